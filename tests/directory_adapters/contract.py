@@ -1,0 +1,288 @@
+"""The contract every directory adapter keeps, as a reusable test suite.
+
+An adapter's test module provides a ``probe`` fixture (a :class:`DirectoryProbe`
+for the directory under test) and subclasses :class:`DirectoryContract`::
+
+    class TestSandboxContract(DirectoryContract):
+        pass
+
+The probe creates what the tests need and observes the directory the way a user
+would (by signing in), so the same tests run against the sandbox and a real
+domain controller. Names are unique per test: a real directory is shared and is
+not emptied between tests.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import pytest
+
+from directory_adapters import (
+    DirectoryAdapter,
+    DirectoryUser,
+    OperationRefused,
+    PasswordRejected,
+    UserNotFound,
+)
+
+SignInOutcome = Literal["ok", "must_change", "locked", "bad"]
+
+# Satisfy any sane policy (length >= 14, all four kinds) without containing a username.
+OLD_PASSWORD = "Old-Passw0rd-kept!"
+NEW_PASSWORD = "New-Passw0rd-given!"
+
+
+class DirectoryProbe(Protocol):
+    """What the contract needs from each directory beyond the adapter itself."""
+
+    @property
+    def adapter(self) -> DirectoryAdapter:
+        """The adapter under test."""
+        ...
+
+    def create_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        email: str,
+        mobile: str,
+        groups: Sequence[str] = (),
+        disabled: bool = False,
+        protected: bool = False,
+    ) -> DirectoryUser:
+        """Create an enabled user (unless ``disabled``) who can sign in with ``password``.
+
+        ``groups`` holds identifiers returned by :meth:`create_group`; ``protected``
+        makes an account the gateway must refuse to manage (an administrator).
+        """
+        ...
+
+    def create_group(self, name: str, member_of: Sequence[str] = ()) -> str:
+        """Create a group inside ``member_of`` groups; return its identifier for
+        ``list_users(group=...)``."""
+        ...
+
+    def sign_in(self, username: str, password: str) -> SignInOutcome:
+        """Sign in as the user would: ``"ok"``, ``"must_change"``, ``"locked"`` or ``"bad"``
+        (wrong password, or any other refusal)."""
+        ...
+
+    def lock(self, username: str) -> None:
+        """Lock the account out by failed sign-ins."""
+        ...
+
+
+def unique(prefix: str) -> str:
+    """A short unique name (fits sAMAccountName's 20 characters)."""
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+class DirectoryContract:
+    """Behaviour every :class:`~directory_adapters.DirectoryAdapter` must show."""
+
+    def make_user(
+        self,
+        probe: DirectoryProbe,
+        *,
+        groups: Sequence[str] = (),
+        disabled: bool = False,
+        protected: bool = False,
+    ) -> DirectoryUser:
+        """A fresh user with :data:`OLD_PASSWORD`."""
+        username = unique("ct")
+        return probe.create_user(
+            username,
+            OLD_PASSWORD,
+            email=f"{username}@mail.example.test",
+            mobile="+447700900" + str(uuid.uuid4().int % 1000).zfill(3),
+            groups=groups,
+            disabled=disabled,
+            protected=protected,
+        )
+
+    def test_check_connection_succeeds(self, probe: DirectoryProbe) -> None:
+        probe.adapter.check_connection()
+
+    @pytest.mark.parametrize("attribute", ["username", "upn", "email", "id"])
+    def test_find_user_by_each_identifier(self, probe: DirectoryProbe, attribute: str) -> None:
+        user = self.make_user(probe)
+        identifier = getattr(user, attribute)
+        if identifier is None:
+            pytest.skip(f"this directory gives users no {attribute}")
+        assert probe.adapter.find_user(identifier) == user
+
+    @pytest.mark.parametrize("attribute", ["username", "upn", "email"])
+    def test_find_user_ignores_case(self, probe: DirectoryProbe, attribute: str) -> None:
+        user = self.make_user(probe)
+        identifier = getattr(user, attribute)
+        if identifier is None:
+            pytest.skip(f"this directory gives users no {attribute}")
+        assert probe.adapter.find_user(identifier.upper()).id == user.id
+
+    def test_found_user_carries_the_directory_attributes(self, probe: DirectoryProbe) -> None:
+        user = self.make_user(probe)
+        found = probe.adapter.find_user(user.username)
+        assert found.email == user.email
+        assert found.mobile == user.mobile
+        assert found.display_name
+        assert (found.disabled, found.protected) == (False, False)
+
+    def test_get_user_returns_the_same_user(self, probe: DirectoryProbe) -> None:
+        user = self.make_user(probe)
+        assert probe.adapter.get_user(user.id) == user
+
+    def test_find_unknown_user_raises_user_not_found(self, probe: DirectoryProbe) -> None:
+        with pytest.raises(UserNotFound):
+            probe.adapter.find_user(unique("nobody"))
+
+    def test_get_unknown_id_raises_user_not_found(self, probe: DirectoryProbe) -> None:
+        with pytest.raises(UserNotFound):
+            probe.adapter.get_user(str(uuid.uuid4()))
+
+    def test_list_users_of_a_group_includes_nested_group_members(
+        self, probe: DirectoryProbe
+    ) -> None:
+        outer = probe.create_group(unique("go"))
+        inner = probe.create_group(unique("gi"), member_of=[outer])
+        direct = self.make_user(probe, groups=[outer])
+        nested = self.make_user(probe, groups=[inner])
+        outsider = self.make_user(probe)
+
+        assert {u.id for u in probe.adapter.list_users(group=outer)} == {direct.id, nested.id}
+        assert {u.id for u in probe.adapter.list_users(group=inner)} == {nested.id}
+        assert outsider.id not in {u.id for u in probe.adapter.list_users(group=outer)}
+
+    def test_list_users_without_a_filter_includes_everyone(self, probe: DirectoryProbe) -> None:
+        group = probe.create_group(unique("g"))
+        members = {self.make_user(probe, groups=[group]).id, self.make_user(probe).id}
+        assert members <= {u.id for u in probe.adapter.list_users()}
+
+    def test_set_password_lets_the_new_password_sign_in_and_not_the_old(
+        self, probe: DirectoryProbe
+    ) -> None:
+        user = self.make_user(probe)
+        probe.adapter.set_password(user.id, NEW_PASSWORD, must_change=False, unlock=False)
+        assert probe.sign_in(user.username, NEW_PASSWORD) == "ok"
+        assert probe.sign_in(user.username, OLD_PASSWORD) == "bad"
+
+    def test_set_password_with_must_change_forces_a_change(self, probe: DirectoryProbe) -> None:
+        user = self.make_user(probe)
+        assert probe.sign_in(user.username, OLD_PASSWORD) == "ok"
+        probe.adapter.set_password(user.id, NEW_PASSWORD, must_change=True, unlock=False)
+        assert probe.sign_in(user.username, NEW_PASSWORD) == "must_change"
+
+    def test_set_password_rejects_a_short_password_and_keeps_the_old_one(
+        self, probe: DirectoryProbe
+    ) -> None:
+        policy = probe.adapter.password_policy()
+        if policy.min_length < 2:
+            pytest.skip("the policy accepts a one-character password")
+        user = self.make_user(probe)
+        short = ("aB3$" * policy.min_length)[: policy.min_length - 1]
+        with pytest.raises(PasswordRejected):
+            probe.adapter.set_password(user.id, short, must_change=False, unlock=False)
+        assert probe.sign_in(user.username, OLD_PASSWORD) == "ok"
+
+    def test_set_password_rejects_a_password_of_one_kind_of_character(
+        self, probe: DirectoryProbe
+    ) -> None:
+        if not probe.adapter.password_policy().complexity:
+            pytest.skip("the policy does not require complexity")
+        user = self.make_user(probe)
+        with pytest.raises(PasswordRejected):
+            probe.adapter.set_password(
+                user.id, "onlylowercaseletters", must_change=False, unlock=False
+            )
+        assert probe.sign_in(user.username, OLD_PASSWORD) == "ok"
+
+    def test_set_password_rejects_a_password_containing_the_username(
+        self, probe: DirectoryProbe
+    ) -> None:
+        if not probe.adapter.password_policy().complexity:
+            pytest.skip("the policy does not require complexity")
+        user = self.make_user(probe)
+        password = f"X9!{user.username.upper()}"
+        with pytest.raises(PasswordRejected):
+            probe.adapter.set_password(user.id, password, must_change=False, unlock=False)
+        assert probe.sign_in(user.username, OLD_PASSWORD) == "ok"
+
+    def test_a_new_user_is_not_locked_out(self, probe: DirectoryProbe) -> None:
+        user = self.make_user(probe)
+        state = probe.adapter.lockout_state(user.id)
+        assert (state.locked, state.locked_at) == (False, None)
+        assert user.id not in {u.id for u in probe.adapter.locked_out_users()}
+
+    def test_a_lockout_is_reported_and_listed(self, probe: DirectoryProbe) -> None:
+        user = self.make_user(probe)
+        bystander = self.make_user(probe)
+        probe.lock(user.username)
+
+        state = probe.adapter.lockout_state(user.id)
+        assert state.locked
+        assert state.locked_at is not None
+        assert state.locked_at.tzinfo is not None
+        locked_ids = {u.id for u in probe.adapter.locked_out_users()}
+        assert user.id in locked_ids
+        assert bystander.id not in locked_ids
+        assert probe.sign_in(user.username, OLD_PASSWORD) == "locked"
+
+    def test_set_password_with_unlock_lets_a_locked_user_sign_in(
+        self, probe: DirectoryProbe
+    ) -> None:
+        user = self.make_user(probe)
+        probe.lock(user.username)
+        probe.adapter.set_password(user.id, NEW_PASSWORD, must_change=False, unlock=True)
+        assert not probe.adapter.lockout_state(user.id).locked
+        assert user.id not in {u.id for u in probe.adapter.locked_out_users()}
+        assert probe.sign_in(user.username, NEW_PASSWORD) == "ok"
+
+    def test_unlock_keeps_the_password(self, probe: DirectoryProbe) -> None:
+        user = self.make_user(probe)
+        probe.lock(user.username)
+        probe.adapter.unlock(user.id)
+        assert not probe.adapter.lockout_state(user.id).locked
+        assert probe.sign_in(user.username, OLD_PASSWORD) == "ok"
+
+    def test_set_password_without_unlock_leaves_a_locked_account_locked(
+        self, probe: DirectoryProbe
+    ) -> None:
+        user = self.make_user(probe)
+        probe.lock(user.username)
+        probe.adapter.set_password(user.id, NEW_PASSWORD, must_change=False, unlock=False)
+        assert probe.adapter.lockout_state(user.id).locked
+        assert probe.sign_in(user.username, NEW_PASSWORD) == "locked"
+        # The password did change: it works once the account is unlocked.
+        probe.adapter.unlock(user.id)
+        assert probe.sign_in(user.username, NEW_PASSWORD) == "ok"
+
+    def test_set_password_refuses_a_protected_account(self, probe: DirectoryProbe) -> None:
+        user = self.make_user(probe, protected=True)
+        assert probe.adapter.get_user(user.id).protected
+        with pytest.raises(OperationRefused):
+            probe.adapter.set_password(user.id, NEW_PASSWORD, must_change=False, unlock=True)
+        assert probe.sign_in(user.username, OLD_PASSWORD) == "ok"
+
+    def test_set_password_refuses_a_disabled_account(self, probe: DirectoryProbe) -> None:
+        user = self.make_user(probe, disabled=True)
+        assert probe.adapter.get_user(user.id).disabled
+        with pytest.raises(OperationRefused):
+            probe.adapter.set_password(user.id, NEW_PASSWORD, must_change=False, unlock=True)
+
+    def test_set_password_on_an_unknown_id_raises_user_not_found(
+        self, probe: DirectoryProbe
+    ) -> None:
+        with pytest.raises(UserNotFound):
+            probe.adapter.set_password(
+                str(uuid.uuid4()), NEW_PASSWORD, must_change=False, unlock=True
+            )
+
+    def test_password_policy_returns_sane_values(self, probe: DirectoryProbe) -> None:
+        policy = probe.adapter.password_policy()
+        assert 1 <= policy.min_length <= 128
+        assert isinstance(policy.complexity, bool)
+        # The contract's own passwords must satisfy it, or the other tests prove nothing.
+        assert len(NEW_PASSWORD) >= policy.min_length

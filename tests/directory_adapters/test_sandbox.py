@@ -1,0 +1,522 @@
+"""The sandbox directory: the shared contract, then what only the sandbox does."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from directory_adapters import (
+    ConfigurationError,
+    DirectoryAdapter,
+    DirectoryUnavailable,
+    DirectoryUser,
+    OperationRefused,
+    PasswordPolicy,
+    PasswordRejected,
+    UserNotFound,
+    create_adapter,
+)
+from directory_adapters.sandbox import (
+    OUTAGE_MESSAGE,
+    AccountDisabled,
+    AccountLocked,
+    InvalidCredentials,
+    MustChangePassword,
+    SandboxDirectory,
+    SignInError,
+)
+
+from .contract import DirectoryContract, SignInOutcome
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "Correct-Horse-7"
+OTHER_PASSWORD = "Battery-Staple-8"
+
+
+class SandboxProbe:
+    """The contract's view of a sandbox directory."""
+
+    def __init__(self, directory: SandboxDirectory) -> None:
+        self.directory = directory
+
+    @property
+    def adapter(self) -> DirectoryAdapter:
+        return self.directory
+
+    def create_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        email: str,
+        mobile: str,
+        groups: Sequence[str] = (),
+        disabled: bool = False,
+        protected: bool = False,
+    ) -> DirectoryUser:
+        return self.directory.add_user(
+            username,
+            username.title(),
+            email=email,
+            upn=f"{username}@corp.example.test",
+            mobile=mobile,
+            password=password,
+            groups=groups,
+            disabled=disabled,
+            protected=protected,
+        )
+
+    def create_group(self, name: str, member_of: Sequence[str] = ()) -> str:
+        return self.directory.add_group(name, member_of=member_of)
+
+    def sign_in(self, username: str, password: str) -> SignInOutcome:
+        try:
+            self.directory.authenticate(username, password)
+        except MustChangePassword:
+            return "must_change"
+        except AccountLocked:
+            return "locked"
+        except SignInError:
+            return "bad"
+        return "ok"
+
+    def lock(self, username: str) -> None:
+        for _ in range(self.directory.lockout_threshold):
+            self.sign_in(username, "not-the-password")
+        assert self.directory.is_locked(username)
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> SandboxDirectory:
+    return SandboxDirectory(tmp_path / "directory.sqlite", lockout_threshold=3)
+
+
+@pytest.fixture
+def probe(directory: SandboxDirectory) -> SandboxProbe:
+    return SandboxProbe(directory)
+
+
+@pytest.fixture
+def alice(directory: SandboxDirectory) -> DirectoryUser:
+    return directory.add_user(
+        "alice", "Alice Liddell", email="alice@example.test", password=PASSWORD
+    )
+
+
+class TestSandboxContract(DirectoryContract):
+    """The sandbox keeps the contract every directory keeps."""
+
+
+def child_process(path: Path, code: str, **options: int) -> subprocess.Popen[str]:
+    """Start a new Python process running ``code`` with ``d``, a SandboxDirectory
+    on ``path`` built with ``options``; its stdout is piped."""
+    script = (
+        "import sys\n"
+        "from directory_adapters import DirectoryUnavailable\n"
+        "from directory_adapters.sandbox import InvalidCredentials, SandboxDirectory\n"
+        f"d = SandboxDirectory(sys.argv[1], **{options!r})\n{code}"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", script, str(path)], env=env, stdout=subprocess.PIPE, text=True
+    )
+
+
+def printed(process: subprocess.Popen[str]) -> list[str]:
+    """What ``process`` printed, once it has exited successfully."""
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    return out.split()
+
+
+# -- simulated outage --------------------------------------------------------------
+
+
+def test_an_outage_of_n_calls_fails_n_calls_then_recovers(
+    directory: SandboxDirectory, alice: DirectoryUser
+) -> None:
+    directory.set_outage(2)
+    with pytest.raises(DirectoryUnavailable, match="simulated outage") as first:
+        directory.find_user("alice")
+    with pytest.raises(DirectoryUnavailable):
+        directory.check_connection()
+    assert first.value.permanent is False
+    assert first.value.message == OUTAGE_MESSAGE
+    assert directory.find_user("alice") == alice
+    directory.check_connection()
+
+
+PROTOCOL_CALLS: dict[str, Callable[[SandboxDirectory, str], Any]] = {
+    "check_connection": lambda d, _: d.check_connection(),
+    "find_user": lambda d, _: d.find_user("alice"),
+    "get_user": lambda d, uid: d.get_user(uid),
+    "list_users": lambda d, _: d.list_users(),
+    "set_password": lambda d, uid: d.set_password(
+        uid, OTHER_PASSWORD, must_change=False, unlock=False
+    ),
+    "unlock": lambda d, uid: d.unlock(uid),
+    "lockout_state": lambda d, uid: d.lockout_state(uid),
+    "locked_out_users": lambda d, _: d.locked_out_users(),
+    "password_policy": lambda d, _: d.password_policy(),
+}
+
+
+@pytest.mark.parametrize("method", PROTOCOL_CALLS)
+def test_an_open_ended_outage_fails_every_protocol_method_until_cleared(
+    directory: SandboxDirectory, alice: DirectoryUser, method: str
+) -> None:
+    call = PROTOCOL_CALLS[method]
+    directory.set_outage()
+    for _ in range(3):
+        with pytest.raises(DirectoryUnavailable):
+            call(directory, alice.id)
+    # Test controls keep working during an outage.
+    assert directory.authenticate("alice", PASSWORD) == alice
+    directory.clear_outage()
+    call(directory, alice.id)
+
+
+def test_an_outage_needs_a_positive_count(directory: SandboxDirectory) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        directory.set_outage(0)
+
+
+def test_an_outage_is_shared_with_another_process(
+    directory: SandboxDirectory, tmp_path: Path
+) -> None:
+    path = tmp_path / "directory.sqlite"
+    directory.set_outage(2)
+    child = """
+for _ in range(3):
+    try:
+        d.check_connection()
+        print("ok")
+    except DirectoryUnavailable:
+        print("down")
+d.set_outage()
+"""
+    assert printed(child_process(path, child)) == ["down", "down", "ok"]
+    with pytest.raises(DirectoryUnavailable):
+        directory.check_connection()
+    directory.clear_outage()
+    directory.check_connection()
+
+
+# -- shared state ------------------------------------------------------------------
+
+
+def test_bad_sign_ins_from_several_processes_are_all_counted(tmp_path: Path) -> None:
+    path = tmp_path / "directory.sqlite"
+    directory = SandboxDirectory(path, lockout_threshold=6)
+    directory.add_user("bob", "Bob", password=PASSWORD)
+    child = """
+for _ in range(2):
+    try:
+        d.authenticate("bob", "wrong")
+    except InvalidCredentials:
+        print("bad")
+"""
+    children = [child_process(path, child, lockout_threshold=6) for _ in range(3)]
+    assert [printed(c) for c in children] == [["bad", "bad"]] * 3
+    assert directory.is_locked("bob")
+
+
+def test_bad_sign_ins_from_several_threads_are_all_counted(tmp_path: Path) -> None:
+    directory = SandboxDirectory(tmp_path / "directory.sqlite", lockout_threshold=8)
+    directory.add_user("bob", "Bob", password=PASSWORD)
+
+    def wrong_sign_in(_: int) -> str:
+        try:
+            directory.authenticate("bob", "wrong")
+        except SignInError as err:
+            return type(err).__name__
+        return "ok"
+
+    with ThreadPoolExecutor(max_workers=7) as pool:
+        assert set(pool.map(wrong_sign_in, range(7))) == {"InvalidCredentials"}
+    assert not directory.is_locked("bob")
+    assert wrong_sign_in(0) == "InvalidCredentials"
+    assert directory.is_locked("bob")
+
+
+def test_passwords_are_not_stored_in_clear(tmp_path: Path) -> None:
+    path = tmp_path / "directory.sqlite"
+    directory = SandboxDirectory(path)
+    user = directory.add_user("carol", "Carol", password="Initial-Secret-1")
+    directory.set_password(user.id, "Reset-Secret-22", must_change=True, unlock=False)
+    directory.change_password("carol", "Reset-Secret-22", "Chosen-Secret-333")
+    assert directory.authenticate("carol", "Chosen-Secret-333") == user
+
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("directory.sqlite*"))
+    assert b"carol" in stored  # the files do hold the user...
+    for secret in ("Initial-Secret-1", "Reset-Secret-22", "Chosen-Secret-333"):
+        assert secret.encode() not in stored  # ...but no password
+    with sqlite3.connect(path) as conn:
+        (hashed,) = conn.execute("SELECT password_hash FROM users").fetchone()
+    assert hashed.startswith("scrypt$")
+
+
+# -- settings ----------------------------------------------------------------------
+
+
+def test_from_settings_without_a_path_raises_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="'path'"):
+        SandboxDirectory.from_settings({"min_length": 8})
+
+
+def test_create_adapter_builds_a_sandbox_from_settings(tmp_path: Path) -> None:
+    settings = {
+        "path": str(tmp_path / "d.sqlite"),
+        "min_length": 12,
+        "complexity": False,
+        "lockout_threshold": 2,
+    }
+    adapter = create_adapter("sandbox", settings)
+    assert isinstance(adapter, SandboxDirectory)
+    assert adapter.kind == "sandbox"
+    assert adapter.password_policy() == PasswordPolicy(min_length=12, complexity=False)
+    user = adapter.add_user("dave", "Dave", password=PASSWORD)
+    adapter.set_password(user.id, "lowercaseonly", must_change=False, unlock=False)
+    SandboxProbe(adapter).lock("dave")  # after 2 bad sign-ins
+    assert adapter.lockout_threshold == 2
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"path": ""},
+        {"min_length": "8"},
+        {"min_length": 0},
+        {"complexity": "yes"},
+        {"lockout_threshold": 2.5},
+        {"lockout_threshold": -1},
+    ],
+)
+def test_from_settings_refuses_malformed_values(tmp_path: Path, override: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        SandboxDirectory.from_settings({"path": str(tmp_path / "d.sqlite"), **override})
+
+
+def test_a_path_that_cannot_hold_a_database_raises_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="cannot open"):
+        SandboxDirectory(tmp_path / "missing-folder" / "d.sqlite")
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ConfigurationError):
+        SandboxDirectory(garbage)
+
+
+# -- password policy ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("Sh0rt!", "too short"),
+        ("lowercase-only", "not complex enough"),
+        ("ALICE-Wonder-9", "contains the username"),
+    ],
+)
+def test_a_rejected_password_says_why_without_quoting_it(
+    directory: SandboxDirectory, alice: DirectoryUser, password: str, reason: str
+) -> None:
+    with pytest.raises(PasswordRejected, match=reason) as rejected:
+        directory.set_password(alice.id, password, must_change=False, unlock=False)
+    assert password not in rejected.value.message
+    assert directory.authenticate("alice", PASSWORD) == alice
+
+
+def test_three_kinds_of_character_are_enough(
+    directory: SandboxDirectory, alice: DirectoryUser
+) -> None:
+    directory.set_password(alice.id, "lower-and-digits-9", must_change=False, unlock=False)
+    assert directory.authenticate("alice", "lower-and-digits-9") == alice
+
+
+def test_set_password_resets_the_bad_password_count(
+    directory: SandboxDirectory, alice: DirectoryUser
+) -> None:
+    for _ in range(2):
+        with pytest.raises(InvalidCredentials):
+            directory.authenticate("alice", "wrong")
+    directory.set_password(alice.id, OTHER_PASSWORD, must_change=False, unlock=False)
+    for _ in range(2):
+        with pytest.raises(InvalidCredentials):
+            directory.authenticate("alice", "wrong")
+    assert not directory.is_locked("alice")
+
+
+def test_set_password_clears_a_pending_must_change_when_not_asked(
+    directory: SandboxDirectory, alice: DirectoryUser
+) -> None:
+    directory.set_password(alice.id, OTHER_PASSWORD, must_change=True, unlock=False)
+    assert directory.must_change("alice")
+    directory.set_password(alice.id, PASSWORD, must_change=False, unlock=False)
+    assert not directory.must_change("alice")
+
+
+def test_unlock_refuses_a_protected_account(directory: SandboxDirectory) -> None:
+    admin = directory.add_user("admin", "Admin", password=PASSWORD, protected=True)
+    with pytest.raises(OperationRefused, match="protected"):
+        directory.unlock(admin.id)
+
+
+# -- sign-in (authenticate) and the user's own change -----------------------------
+
+
+def test_authenticate_accepts_the_right_password_by_username_or_upn(
+    directory: SandboxDirectory,
+) -> None:
+    user = directory.add_user("erin", "Erin", upn="erin@corp.test", password=PASSWORD)
+    assert directory.authenticate("ERIN", PASSWORD) == user
+    assert directory.authenticate("erin@corp.test", PASSWORD) == user
+
+
+def test_authenticate_locks_at_the_threshold_then_refuses_even_the_right_password(
+    directory: SandboxDirectory, alice: DirectoryUser
+) -> None:
+    for _ in range(3):
+        assert not directory.is_locked("alice")
+        with pytest.raises(InvalidCredentials):
+            directory.authenticate("alice", "wrong")
+    assert directory.is_locked("alice")
+    with pytest.raises(AccountLocked):
+        directory.authenticate("alice", PASSWORD)
+    assert [u.id for u in directory.locked_out_users()] == [alice.id]
+
+
+def test_a_successful_sign_in_resets_the_bad_password_count(
+    directory: SandboxDirectory, alice: DirectoryUser
+) -> None:
+    for password in ["wrong", "wrong", PASSWORD, "wrong", "wrong"]:
+        with contextlib.suppress(InvalidCredentials):
+            directory.authenticate("alice", password)
+    assert not directory.is_locked("alice")
+
+
+def test_a_lockout_threshold_of_zero_never_locks(tmp_path: Path) -> None:
+    directory = SandboxDirectory(tmp_path / "d.sqlite", lockout_threshold=0)
+    directory.add_user("frank", "Frank", password=PASSWORD)
+    for _ in range(20):
+        with pytest.raises(InvalidCredentials):
+            directory.authenticate("frank", "wrong")
+    assert directory.authenticate("frank", PASSWORD).username == "frank"
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "error"),
+    [
+        ("nobody", PASSWORD, InvalidCredentials),
+        ("nopass", PASSWORD, InvalidCredentials),
+        ("disabled", PASSWORD, AccountDisabled),
+        ("disabled", "wrong", InvalidCredentials),
+        ("changeme", PASSWORD, MustChangePassword),
+        ("changeme", "wrong", InvalidCredentials),
+    ],
+)
+def test_authenticate_refusals(
+    directory: SandboxDirectory, username: str, password: str, error: type[SignInError]
+) -> None:
+    directory.add_user("nopass", "No Password")
+    directory.add_user("disabled", "Disabled", password=PASSWORD, disabled=True)
+    changeme = directory.add_user("changeme", "Change Me", password=OTHER_PASSWORD)
+    directory.set_password(changeme.id, PASSWORD, must_change=True, unlock=False)
+    with pytest.raises(error):
+        directory.authenticate(username, password)
+
+
+def test_change_password_clears_must_change(
+    directory: SandboxDirectory, alice: DirectoryUser
+) -> None:
+    directory.set_password(alice.id, OTHER_PASSWORD, must_change=True, unlock=False)
+    with pytest.raises(MustChangePassword):
+        directory.authenticate("alice", OTHER_PASSWORD)
+    directory.change_password("alice", OTHER_PASSWORD, "Brand-New-Choice-4")
+    assert not directory.must_change("alice")
+    assert directory.authenticate("alice", "Brand-New-Choice-4") == alice
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        ("wrong", OTHER_PASSWORD, InvalidCredentials),
+        (PASSWORD, PASSWORD, PasswordRejected),
+        (PASSWORD, "weak", PasswordRejected),
+    ],
+)
+def test_change_password_refusals_keep_the_old_password(
+    directory: SandboxDirectory,
+    alice: DirectoryUser,
+    old: str,
+    new: str,
+    error: type[Exception],
+) -> None:
+    directory.set_password(alice.id, PASSWORD, must_change=True, unlock=False)
+    with pytest.raises(error):
+        directory.change_password("alice", old, new)
+    assert directory.must_change("alice")
+    with pytest.raises(MustChangePassword):
+        directory.authenticate("alice", PASSWORD)
+
+
+def test_change_password_on_a_locked_account_is_refused(
+    probe: SandboxProbe, alice: DirectoryUser
+) -> None:
+    probe.lock("alice")
+    with pytest.raises(AccountLocked):
+        probe.directory.change_password("alice", PASSWORD, OTHER_PASSWORD)
+
+
+# -- lookups -----------------------------------------------------------------------
+
+
+def test_find_user_refuses_an_email_shared_by_two_users(directory: SandboxDirectory) -> None:
+    directory.add_user("gina", "Gina", email="team@example.test")
+    directory.add_user("hugo", "Hugo", email="team@example.test")
+    with pytest.raises(UserNotFound, match="ambiguous"):
+        directory.find_user("team@example.test")
+
+
+def test_a_username_is_unique_ignoring_case(directory: SandboxDirectory) -> None:
+    directory.add_user("ivan", "Ivan")
+    with pytest.raises(ValueError, match="already taken"):
+        directory.add_user("IVAN", "Ivan Again")
+
+
+def test_list_users_by_ou_includes_the_subtree(directory: SandboxDirectory) -> None:
+    sales = directory.add_user("sam", "Sam", ou="Staff/Sales")
+    staff = directory.add_user("sue", "Sue", ou="Staff")
+    directory.add_user("stu", "Stu", ou="Staffing")
+    directory.add_user("sid", "Sid")
+    assert list(directory.list_users(ou="staff")) == [sales, staff]
+    assert list(directory.list_users(ou="Staff/Sales")) == [sales]
+    assert list(directory.list_users(group=directory.add_group("G"), ou="Staff")) == []
+
+
+def test_list_users_survives_a_cycle_of_groups(directory: SandboxDirectory) -> None:
+    directory.add_group("A", member_of=["B"])
+    directory.add_group("B", member_of=["A"])
+    user = directory.add_user("jo", "Jo", groups=["a"])
+    assert list(directory.list_users(group="B")) == [user]
+
+
+def test_list_users_of_an_unknown_group_raises_configuration_error(
+    directory: SandboxDirectory,
+) -> None:
+    with pytest.raises(ConfigurationError, match="no group"):
+        directory.list_users(group="Nope")
+
+
+def test_the_sandbox_satisfies_the_protocol(directory: SandboxDirectory) -> None:
+    adapter: DirectoryAdapter = directory  # checked by mypy
+    users: Iterator[DirectoryUser] = adapter.list_users()
+    assert list(users) == []
