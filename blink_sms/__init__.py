@@ -1,0 +1,1 @@
+"""Blink SMS: an SMS self-service password reset gateway."""
