@@ -1,0 +1,1 @@
+"""Outbound messages: SMS senders, texts and their languages."""

@@ -1,0 +1,56 @@
+"""The SMS texts the gateway sends, in English: these strings are the gettext msgids.
+
+Render one for a user with :func:`blink_sms.messaging.i18n.translate`, e.g.
+``translate("nl", texts.OTP, password=password)``. Placeholders use ``str.format``
+syntax. RESET and UNLOCK are the keywords the gateway accepts in every language:
+they stay in capitals and untranslated in every catalog.
+
+After changing a text, refresh the template and the catalogs (from the repository root)::
+
+    pybabel extract --no-location --add-comments=Translators: \\
+        -o blink_sms/messaging/translations/messages.pot blink_sms/messaging/texts.py
+    pybabel update --no-fuzzy-matching --ignore-obsolete \\
+        -i blink_sms/messaging/translations/messages.pot -d blink_sms/messaging/translations
+
+and translate the new entries. Every translation must use only the GSM 03.38 basic
+character set (no á í ó ú ç ê ô ...), so that each message is sent as cheap GSM-7.
+"""
+
+from __future__ import annotations
+
+
+def N_(message: str) -> str:  # noqa: N802 -- the gettext convention that pybabel extracts
+    """Mark ``message`` for translation without translating it (gettext no-op)."""
+    return message
+
+
+# Reply to RESET: the password reset has been queued.
+ACK_RESET = N_("Got it. Your new password will arrive in a moment.")
+# Reply to UNLOCK: the account unlock has been queued.
+ACK_UNLOCK = N_("Got it. Your account will be unlocked in a moment.")
+# Reply to a second RESET while the first one is still being processed.
+RESET_PENDING = N_("Your new password is already on its way. Please wait a moment.")
+# Translators: {wait} is a localised duration such as "45 minutes" or "1 hour".
+RATE_LIMITED = N_("Too many requests from this phone. Please try again in {wait}.")
+# Translators: keep RESET and UNLOCK in English capitals: they are the commands.
+HELP = N_(
+    "Password help by text: reply RESET for a new password, or UNLOCK to unlock your account."
+)
+# Reply to a phone number that belongs to no registered user.
+UNKNOWN_SENDER = N_(
+    "This number only serves registered users. Please contact your IT support desk."
+)
+# Translators: {password} is the one-time password. Keep the line break and stay short.
+OTP = N_("Your new password: {password}\nYou must change it when you sign in.")
+# Translators: {password} is the one-time password.
+OTP_NO_CHANGE = N_("Your new password: {password}")
+# Sent after the account has been unlocked.
+UNLOCKED = N_("Your account is unlocked. You can sign in again.")
+# Translators: {support} is how to reach the help desk, e.g. a phone number.
+APOLOGY = N_("Sorry, we could not complete your request right now. Please contact {support}.")
+# Reply to UNLOCK when the user's directory cannot unlock accounts.
+UNLOCK_NOT_SUPPORTED = N_(
+    "Your account cannot be unlocked by text. Reply RESET for a new password instead."
+)
+# Reply when a user who had opted out of messages (STOP) opts in again.
+OPTED_IN = N_("You will receive our messages again. Reply RESET for a new password.")
