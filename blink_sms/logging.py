@@ -1,0 +1,113 @@
+"""One structlog set-up for the web process, the worker and the CLI.
+
+JSON lines in production, readable console lines in development; records from the
+standard library (Flask, RQ, gunicorn) pass through the same processors. The
+redaction processor removes secrets by key and masks phone numbers, and tracebacks
+are rendered plainly, without local variables.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor
+
+from .crypto import mask_phone
+
+# Keys whose values never reach a log line, whatever the caller passes.
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "new_password",
+        "otp",
+        "code",
+        "token",
+        "secret",
+        "auth_token",
+        "body",
+        "sms_body",
+        "text",
+        "authorization",
+    }
+)
+PHONE_KEYS = frozenset({"phone", "from_", "from", "to", "sender", "reply_from", "number"})
+_E164 = re.compile(r"\+\d{6,15}")
+
+
+def redact(logger: object, method_name: str, event_dict: EventDict) -> EventDict:
+    """Drop secret values and mask phone numbers, in keys and in free text."""
+    for key in list(event_dict):
+        lowered = key.lower()
+        if lowered in SECRET_KEYS or "password" in lowered:
+            event_dict[key] = "[redacted]"
+        elif lowered in PHONE_KEYS and isinstance(event_dict[key], str):
+            event_dict[key] = mask_phone(event_dict[key])
+    message = event_dict.get("event")
+    if isinstance(message, str) and "+" in message:
+        event_dict["event"] = _E164.sub(lambda m: mask_phone(m.group()) or "", message)
+    return event_dict
+
+
+def _drop_color_message(logger: object, method_name: str, event_dict: EventDict) -> EventDict:
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
+def configure(*, log_format: str = "console", level: str = "INFO") -> None:
+    """Configure structlog and the standard library root logger. Safe to call twice."""
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _drop_color_message,
+        redact,
+    ]
+    renderer: Processor
+    if log_format == "json":
+        renderer = structlog.processors.JSONRenderer()
+        shared.append(structlog.processors.dict_tracebacks)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(),
+            exception_formatter=structlog.dev.plain_traceback,
+        )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    handler.set_name("blink-sms")
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if h.get_name() != "blink-sms"]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # The Twilio SDK logs every request at INFO; its errors surface as exceptions.
+    logging.getLogger("twilio").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def bind(**values: Any) -> None:
+    structlog.contextvars.bind_contextvars(**values)
+
+
+def clear() -> None:
+    structlog.contextvars.clear_contextvars()
+
+
+def get(name: str | None = None) -> Any:
+    return structlog.stdlib.get_logger(name)
+
+
+__all__ = ["bind", "clear", "configure", "get", "redact"]

@@ -1,0 +1,259 @@
+"""The database: clients (tenants), users, reset requests, messages and the audit trail.
+
+SQLAlchemy 2 typed models; Alembic migrations in ``blink_sms/migrations`` create them.
+No column ever holds a one-time password, a verification code or a link token in
+clear; directory credentials are encrypted (see :mod:`blink_sms.crypto`).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    event,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+# Stable constraint names, so Alembic migrations can refer to them on every database.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every database (SQLite hands back naive datetimes)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class UserStatus(enum.StrEnum):
+    PENDING = "pending"  # imported from the directory, no invitation yet
+    INVITED = "invited"  # activation email sent
+    ACTIVE = "active"  # phone bound and verified
+    DISABLED = "disabled"
+
+
+class RequestKind(enum.StrEnum):
+    RESET = "reset"
+    UNLOCK = "unlock"
+
+
+class RequestOrigin(enum.StrEnum):
+    SMS = "sms"
+    ADMIN = "admin"
+    LOCKOUT = "lockout"
+
+
+class RequestStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+PENDING_STATUSES = (RequestStatus.QUEUED, RequestStatus.RUNNING)
+
+
+class Client(Base):
+    """A client organisation of the MSP, with its own directory and policy."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    directory_kind: Mapped[str] = mapped_column(String(32))
+    # Fernet token of the JSON settings (host names, service account, its password).
+    directory_settings_encrypted: Mapped[str] = mapped_column(Text)
+    default_region: Mapped[str] = mapped_column(String(2), default="US")
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    sender_number: Mapped[str | None] = mapped_column(String(20))
+    messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
+    support_contact: Mapped[str] = mapped_column(String(200), default="your IT support desk")
+    password_length: Mapped[int] = mapped_column(Integer, default=12)
+    unlock_on_reset: Mapped[bool] = mapped_column(Boolean, default=True)
+    must_change_at_next_logon: Mapped[bool] = mapped_column(Boolean, default=True)
+    resets_per_hour: Mapped[int] = mapped_column(Integer, default=3)
+    resets_per_day: Mapped[int] = mapped_column(Integer, default=10)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    users: Mapped[list[User]] = relationship(back_populates="client")
+
+    @property
+    def queue_name(self) -> str:
+        """Each client's directory jobs go on its own RQ queue."""
+        return f"client-{self.slug}"
+
+
+class User(Base):
+    """A directory user known to the gateway; ``phone`` is unique across all clients."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("client_id", "directory_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    directory_id: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(256))
+    display_name: Mapped[str] = mapped_column(String(256))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    status: Mapped[UserStatus] = mapped_column(
+        _enum(UserStatus, "user_status"), default=UserStatus.PENDING
+    )
+    language: Mapped[str | None] = mapped_column(String(8))
+    sms_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    client: Mapped[Client] = relationship(back_populates="users")
+
+
+class ResetRequest(Base):
+    """One reset or unlock, from a text or an admin, and what became of it."""
+
+    __tablename__ = "reset_requests"
+    __table_args__ = (
+        # Single flight: at most one queued or running request per user. The database
+        # is the final arbiter when two RESET texts race.
+        Index(
+            "uq_reset_requests_one_pending_per_user",
+            "user_id",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+        Index("ix_reset_requests_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[RequestKind] = mapped_column(_enum(RequestKind, "request_kind"))
+    origin: Mapped[RequestOrigin] = mapped_column(_enum(RequestOrigin, "request_origin"))
+    status: Mapped[RequestStatus] = mapped_column(
+        _enum(RequestStatus, "request_status"), default=RequestStatus.QUEUED
+    )
+    inbound_sid: Mapped[str | None] = mapped_column(String(34), unique=True)
+    # The gateway number the user texted; the answer comes from the same number.
+    reply_from: Mapped[str | None] = mapped_column(String(20))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    outbound_sid: Mapped[str | None] = mapped_column(String(34))
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class InboundMessage(Base):
+    """Every MessageSid seen, so a webhook retried by Twilio is handled once."""
+
+    __tablename__ = "inbound_messages"
+
+    sid: Mapped[str] = mapped_column(String(34), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class OutboundMessage(Base):
+    """An SMS the gateway sent through the REST API; its body is never stored."""
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sid: Mapped[str | None] = mapped_column(String(34), unique=True)
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reset_requests.id", ondelete="SET NULL")
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SmsThrottle(Base):
+    """A fixed-window counter per key (a hashed phone number and a purpose)."""
+
+    __tablename__ = "sms_throttles"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEvent(Base):
+    """Append-only trail of every state change an auditor cares about. No secrets."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_client_at", "client_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+@event.listens_for(Session, "before_flush")
+def _audit_is_append_only(session: Session, flush_context: object, instances: object) -> None:
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, AuditEvent) and (obj in session.deleted or session.is_modified(obj)):
+            raise ValueError("audit events are append-only")

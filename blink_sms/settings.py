@@ -1,0 +1,197 @@
+"""Settings: every ``BLINK_*`` environment variable, read once, typed, checked at start.
+
+A bad or missing required value raises :class:`SettingsError` naming the variable;
+the command line and the WSGI entry point print it as one line and stop. Secrets may
+come from a file: ``BLINK_SECRET_KEY_FILE=/run/secrets/key`` instead of the value.
+An optional ``.env`` file in the working directory supplies defaults; real
+environment variables win over it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+PREFIX = "BLINK_"
+ENVIRONMENTS = ("development", "production", "test")
+SMS_BACKENDS = ("twilio", "console")
+LOG_FORMATS = ("json", "console")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed. ``str()`` is the one line to show."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{PREFIX}{variable}: {problem}")
+        self.variable = PREFIX + variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration of one deployment. Build with :meth:`from_env`."""
+
+    secret_key: str
+    env: str = "development"
+    database_url: str = "sqlite:///blink-sms.sqlite"
+    redis_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+    twilio_messaging_service_sid: str | None = None
+    sms_backend: str = "twilio"
+    smtp_url: str | None = None
+    mail_from: str | None = None
+    log_format: str = "console"
+    log_level: str = "INFO"
+    # Seconds between attempts of a directory job; len() is the number of retries.
+    job_retry_intervals: tuple[int, ...] = (10, 30, 90)
+    unknown_sender_reply_interval: int = 86_400
+    replies_per_hour: int = 10
+    max_body_chars: int = 1_600
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env"
+    ) -> Settings:
+        """Read settings from ``environ`` (default ``os.environ``) over an optional .env."""
+        merged: dict[str, str] = {}
+        if dotenv is not None and Path(dotenv).is_file():
+            merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        merged.update(os.environ if environ is None else environ)
+        return _Reader(merged).settings()
+
+
+class _Reader:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def raw(self, name: str) -> str | None:
+        """The value of BLINK_<name>, or the contents of the file BLINK_<name>_FILE names."""
+        value = self.environ.get(PREFIX + name)
+        path = self.environ.get(f"{PREFIX}{name}_FILE")
+        if value is not None and path is not None:
+            raise SettingsError(name, f"set either {PREFIX}{name} or {PREFIX}{name}_FILE, not both")
+        if path is not None:
+            try:
+                return Path(path).read_text(encoding="utf-8").strip()
+            except OSError as err:
+                raise SettingsError(name + "_FILE", f"cannot read {path}: {err.strerror}") from err
+        if value is not None and value.strip() == "":
+            return None
+        return value.strip() if value is not None else None
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = (self.raw(name) or default).lower()
+        if value not in choices:
+            raise SettingsError(name, f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    def url(self, name: str, schemes: tuple[str, ...], default: str | None) -> str | None:
+        value = self.raw(name) or default
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        scheme = parts.scheme.split("+")[0]
+        if scheme not in schemes or not (parts.netloc or scheme == "sqlite"):
+            raise SettingsError(name, f"must be a {'/'.join(schemes)} URL, not {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, minimum: int = 0) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(name, f"must be a whole number, not {value!r}") from None
+        if number < minimum:
+            raise SettingsError(name, f"must be at least {minimum}, not {number}")
+        return number
+
+    def intervals(self, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            numbers = tuple(int(part) for part in value.split(","))
+        except ValueError:
+            raise SettingsError(
+                name, f"must be seconds separated by commas, not {value!r}"
+            ) from None
+        if any(n < 0 for n in numbers):
+            raise SettingsError(name, "intervals cannot be negative")
+        return numbers
+
+    def settings(self) -> Settings:
+        env = self.choice("ENV", ENVIRONMENTS, "development")
+        secret_key = self.raw("SECRET_KEY")
+        if secret_key is None:
+            raise SettingsError(
+                "SECRET_KEY", "missing: set it to a random string of at least 32 characters"
+            )
+        if len(secret_key) < 32:
+            raise SettingsError("SECRET_KEY", "too short: use at least 32 random characters")
+        public_url = self.url("PUBLIC_URL", ("http", "https"), None)
+        if public_url is None:
+            if env == "production":
+                raise SettingsError(
+                    "PUBLIC_URL", "missing: the https:// address Twilio and users reach"
+                )
+            public_url = "http://127.0.0.1:8000"
+        account_sid = self.raw("TWILIO_ACCOUNT_SID")
+        if account_sid is not None and not (
+            account_sid.startswith("AC") and len(account_sid) == 34
+        ):
+            raise SettingsError("TWILIO_ACCOUNT_SID", "must look like AC followed by 32 characters")
+        sms_backend = self.choice("SMS_BACKEND", SMS_BACKENDS, "twilio")
+        if env == "production" and sms_backend == "console":
+            raise SettingsError("SMS_BACKEND", "console only prints messages; not for production")
+        return Settings(
+            secret_key=secret_key,
+            env=env,
+            database_url=self.url(
+                "DATABASE_URL", ("sqlite", "postgresql"), "sqlite:///blink-sms.sqlite"
+            )
+            or "",
+            redis_url=self.url("REDIS_URL", ("redis", "rediss", "unix"), None),
+            public_url=public_url.rstrip("/"),
+            twilio_account_sid=account_sid,
+            twilio_auth_token=self.raw("TWILIO_AUTH_TOKEN"),
+            twilio_api_base_url=(
+                self.url("TWILIO_API_BASE_URL", ("http", "https"), "https://api.twilio.com") or ""
+            ).rstrip("/"),
+            twilio_messaging_service_sid=self.raw("TWILIO_MESSAGING_SERVICE_SID"),
+            sms_backend=sms_backend,
+            smtp_url=self.url("SMTP_URL", ("smtp", "smtps"), None),
+            mail_from=self.raw("MAIL_FROM"),
+            log_format=self.choice(
+                "LOG_FORMAT", LOG_FORMATS, "json" if env == "production" else "console"
+            ),
+            log_level=self.choice(
+                "LOG_LEVEL", ("debug", "info", "warning", "error"), "info"
+            ).upper(),
+            job_retry_intervals=self.intervals("JOB_RETRY_INTERVALS", (10, 30, 90)),
+            unknown_sender_reply_interval=self.integer(
+                "UNKNOWN_SENDER_REPLY_INTERVAL", 86_400, minimum=60
+            ),
+            replies_per_hour=self.integer("REPLIES_PER_HOUR", 10, minimum=1),
+        )
