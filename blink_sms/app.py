@@ -1,0 +1,93 @@
+"""The composition root: builds the services from settings and mounts the blueprints."""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from flask import Flask, Response, request
+
+from . import logging as blink_logging
+from .context import EXTENSION, Blink
+from .crypto import SecretBox
+from .db import Database
+from .messaging.sms import ConsoleSender, SmsSender, TwilioSender
+from .queue import InProcessQueue, JobQueue, RqQueue
+from .settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def _sms_sender(settings: Settings) -> SmsSender | None:
+    if settings.sms_backend == "console":
+        return ConsoleSender()
+    if not (settings.twilio_account_sid and settings.twilio_auth_token):
+        log.warning("SMS sending is off: BLINK_TWILIO_ACCOUNT_SID and _AUTH_TOKEN are not set")
+        return None
+    return TwilioSender(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        api_base_url=settings.twilio_api_base_url,
+    )
+
+
+def build_services(app: Flask, settings: Settings) -> Blink:
+    queue: JobQueue
+    redis = None
+    if settings.redis_url:
+        from redis import Redis
+
+        redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        queue = RqQueue(redis, settings.job_retry_intervals)
+    else:
+        queue = InProcessQueue(app, settings.job_retry_intervals)
+    return Blink(
+        settings=settings,
+        db=Database(settings.database_url),
+        secrets=SecretBox(settings.secret_key),
+        queue=queue,
+        sms=_sms_sender(settings),
+        redis=redis,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the WSGI app. With no settings, read them from the environment."""
+    settings = settings or Settings.from_env()
+    blink_logging.configure(log_format=settings.log_format, level=settings.log_level)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+    )
+    app.extensions[EXTENSION] = build_services(app, settings)
+
+    @app.before_request
+    def _bind_request_id() -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+        )
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    from . import health
+
+    app.register_blueprint(health.bp)
+
+    import enrollment
+    import webhooks
+
+    webhooks.init_app(app)
+    enrollment.init_app(app)
+    if settings.sms_backend == "console" and not settings.production:
+        from . import demo
+
+        demo.init_app(app)
+    return app

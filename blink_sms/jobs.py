@@ -1,0 +1,12 @@
+"""Job entry points. Arguments are ids only; the work itself lives in services."""
+
+from __future__ import annotations
+
+from .context import blink
+from .queue import retries_left
+from .services import resets
+
+
+def perform_request(request_id: int) -> None:
+    """Carry out a reset or unlock request (see :func:`blink_sms.services.resets.perform`)."""
+    resets.perform(blink(), request_id, retries_left=retries_left())

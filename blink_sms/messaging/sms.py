@@ -1,0 +1,144 @@
+"""The SMS boundary: one sender interface, a Twilio implementation and a console one.
+
+``SmsSender.send`` returns the provider's message id or raises :class:`SmsError`,
+which says whether trying again can help. Vendor error codes map to that in one
+table, :data:`TWILIO_ERRORS`.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol, TextIO
+from uuid import uuid4
+
+
+class SmsError(Exception):
+    """Sending failed. ``permanent`` errors are not retried; ``code`` is the vendor's."""
+
+    def __init__(self, message: str, *, code: int | None = None, permanent: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class OutgoingSms:
+    to: str
+    body: str
+    from_: str | None = None
+    messaging_service_sid: str | None = None
+    status_callback: str | None = None
+
+
+class SmsSender(Protocol):
+    """Sends one SMS. Returns the message id; raises :class:`SmsError`."""
+
+    def send(self, message: OutgoingSms) -> str: ...
+
+
+# Twilio error code -> (permanent?, short reason). Anything not listed: 4xx permanent,
+# 5xx and network errors retryable.
+TWILIO_ERRORS: dict[int, tuple[bool, str]] = {
+    20003: (True, "Twilio rejected the account credentials"),
+    20429: (False, "Twilio rate limit reached"),
+    21211: (True, "invalid 'To' phone number"),
+    21408: (True, "sending to this region is not enabled on the account"),
+    21606: (True, "the 'From' number cannot send SMS"),
+    21610: (True, "the recipient has opted out (replied STOP)"),
+    21612: (True, "this route cannot deliver to the recipient"),
+    21614: (True, "the 'To' number is not a mobile number"),
+    30001: (False, "Twilio queue overflow"),
+}
+
+
+def classify_twilio_error(status: int | None, code: int | None) -> tuple[bool, str]:
+    if code is not None and code in TWILIO_ERRORS:
+        return TWILIO_ERRORS[code]
+    if status is None or status >= 500 or status == 429:
+        return False, f"Twilio unavailable (HTTP {status})"
+    return True, f"Twilio refused the message (HTTP {status}, code {code})"
+
+
+class TwilioSender:
+    """Sends through Twilio's Messages API with the official SDK.
+
+    ``api_base_url`` replaces https://api.twilio.com (a regional edge, or a test server).
+    """
+
+    def __init__(
+        self, account_sid: str, auth_token: str, *, api_base_url: str, timeout: float = 10.0
+    ) -> None:
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
+
+        self._client = Client(
+            account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout)
+        )
+        self._client.api.base_url = api_base_url
+
+    def send(self, message: OutgoingSms) -> str:
+        from requests import RequestException
+        from twilio.base.exceptions import TwilioRestException
+
+        options: dict[str, str] = {"to": message.to, "body": message.body}
+        if message.messaging_service_sid:
+            options["messaging_service_sid"] = message.messaging_service_sid
+        elif message.from_:
+            options["from_"] = message.from_
+        else:
+            raise SmsError("no sender number or messaging service configured", permanent=True)
+        if message.status_callback:
+            options["status_callback"] = message.status_callback
+        try:
+            created = self._client.api.v2010.account.messages.create(**options)
+        except TwilioRestException as err:
+            permanent, reason = classify_twilio_error(err.status, err.code)
+            raise SmsError(reason, code=err.code, permanent=permanent) from None
+        except RequestException as err:
+            # The exception text can carry the request; keep only its type.
+            raise SmsError(f"cannot reach Twilio ({type(err).__name__})", permanent=False) from None
+        return str(created.sid)
+
+
+@dataclass(frozen=True)
+class ConsoleMessage:
+    sid: str
+    to: str
+    from_: str | None
+    body: str
+    at: datetime
+
+
+class ConsoleSender:
+    """Prints each SMS instead of sending it: the demo and local development only.
+
+    It keeps the last messages per number in memory so the demo's phone simulator
+    can show them.
+    """
+
+    def __init__(self, stream: TextIO | None = None, keep: int = 50) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._inbox: dict[str, deque[ConsoleMessage]] = defaultdict(lambda: deque(maxlen=keep))
+
+    def send(self, message: OutgoingSms) -> str:
+        sid = "SM" + uuid4().hex
+        record = ConsoleMessage(sid, message.to, message.from_, message.body, datetime.now(UTC))
+        with self._lock:
+            self._inbox[message.to].append(record)
+        stream = self._stream or sys.stdout
+        print(
+            f"--- SMS {message.from_ or 'gateway'} -> {message.to}\n{message.body}\n---",
+            file=stream,
+        )
+        stream.flush()
+        return sid
+
+    def messages_to(self, number: str) -> list[ConsoleMessage]:
+        with self._lock:
+            return list(self._inbox.get(number, ()))

@@ -1,0 +1,122 @@
+"""Where jobs run: RQ on Redis in production, a thread in the web process for the demo.
+
+Job arguments are ids only (``int``): RQ pickles arguments into Redis and logs their
+``repr``, so a password, code or token passed here would leak. ``enqueue`` refuses
+anything else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Protocol
+
+import structlog
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from redis import Redis
+
+log = structlog.get_logger(__name__)
+
+Job = Callable[..., object]
+_retries_left: ContextVar[int | None] = ContextVar("blink_retries_left", default=None)
+
+
+class JobQueue(Protocol):
+    """Puts a job on a named queue. Retries follow the deployment's retry intervals."""
+
+    def enqueue(self, queue_name: str, func: Job, *args: int, job_id: str) -> None: ...
+
+    def ping(self) -> None: ...
+
+
+def _check_args(args: Sequence[object]) -> None:
+    for arg in args:
+        if type(arg) is not int:
+            raise TypeError("job arguments are ids only (int); never pass secrets to a queue")
+
+
+def retries_left() -> int:
+    """How many more attempts the running job gets after this one (0 on the last)."""
+    value = _retries_left.get()
+    if value is not None:
+        return value
+    from rq import get_current_job
+
+    job = get_current_job()
+    return int(job.retries_left or 0) if job is not None else 0
+
+
+class RqQueue:
+    """Enqueues on Redis for ``blink-sms worker`` processes."""
+
+    def __init__(self, redis: Redis[bytes], retry_intervals: Sequence[int]) -> None:
+        self.redis = redis
+        self.retry_intervals = list(retry_intervals)
+
+    def enqueue(self, queue_name: str, func: Job, *args: int, job_id: str) -> None:
+        from rq import Queue, Retry
+
+        _check_args(args)
+        retry = (
+            Retry(max=len(self.retry_intervals), interval=self.retry_intervals)
+            if self.retry_intervals
+            else None
+        )
+        Queue(queue_name, connection=self.redis).enqueue(
+            func,
+            *args,
+            job_id=job_id,
+            retry=retry,
+            result_ttl=3600,
+            failure_ttl=7 * 86_400,
+            description=f"{func.__name__}{tuple(args)}",
+        )
+
+    def ping(self) -> None:
+        self.redis.ping()
+
+
+class InProcessQueue:
+    """Runs jobs on a background thread of this process, with the same retries.
+
+    For the demo and for a single-process deployment without Redis.
+    """
+
+    def __init__(self, app: Flask, retry_intervals: Sequence[int], *, workers: int = 2) -> None:
+        self.app = app
+        self.retry_intervals = list(retry_intervals)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blink-job")
+        self._futures: list[Future[None]] = []
+
+    def enqueue(self, queue_name: str, func: Job, *args: int, job_id: str) -> None:
+        _check_args(args)
+        self._futures = [f for f in self._futures if not f.done()]
+        self._futures.append(self._pool.submit(self._run, func, args, job_id))
+
+    def _run(self, func: Job, args: tuple[int, ...], job_id: str) -> None:
+        intervals = self.retry_intervals
+        with self.app.app_context():
+            for attempt in range(len(intervals) + 1):
+                token = _retries_left.set(len(intervals) - attempt)
+                try:
+                    func(*args)
+                    return
+                except Exception as err:  # the job decides what is retryable; we only wait
+                    if attempt == len(intervals):
+                        log.error("job failed", job_id=job_id, error=type(err).__name__)
+                        return
+                    log.info("job will retry", job_id=job_id, error=type(err).__name__)
+                    time.sleep(intervals[attempt])
+                finally:
+                    _retries_left.reset(token)
+
+    def join(self, timeout: float = 30.0) -> None:
+        """Wait for the jobs enqueued so far (tests and the demo's CLI)."""
+        wait(list(self._futures), timeout=timeout)
+
+    def ping(self) -> None:
+        return None

@@ -1,0 +1,304 @@
+"""RESET end to end with jobs in-process: the password, limits, single flight, failures."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text, update
+
+from blink_sms.context import Blink
+from blink_sms.models import (
+    AuditEvent,
+    OutboundMessage,
+    RequestKind,
+    RequestOrigin,
+    RequestStatus,
+    ResetRequest,
+    User,
+)
+from blink_sms.queue import InProcessQueue
+from blink_sms.services import resets
+from tests.conftest import GATEWAY, Persona, World, reply_text, wait_for_jobs
+from tests.support.fake_twilio import FakeTwilio
+
+Send = Callable[..., Any]
+PASSWORD_IN_SMS = re.compile(r":\s*(\S+)")
+
+
+def password_from(body: str) -> str:
+    match = PASSWORD_IN_SMS.search(body)
+    assert match, body
+    return match.group(1)
+
+
+def requests_of(services: Blink) -> list[ResetRequest]:
+    with services.db.session() as session:
+        return list(session.execute(select(ResetRequest).order_by(ResetRequest.id)).scalars())
+
+
+def test_reset_texts_a_password_the_directory_accepts_and_flags_must_change(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    ack = reply_text(text_gateway(alice.phone, "Reset."))
+    wait_for_jobs(world.services)
+    assert ack is not None and "password" in ack.lower()
+    [sms] = twilio.sent
+    assert sms["To"] == alice.phone and sms["From"] == GATEWAY
+    password = password_from(sms["Body"])
+    assert world.sign_in(alice.username, password) == "must_change"
+    assert world.sign_in(alice.username, alice.password) == "bad"
+    [request] = requests_of(world.services)
+    assert request.status is RequestStatus.DONE
+    assert request.outbound_sid == sms["Sid"]
+    with world.services.db.session() as session:
+        actions = [e.action for e in session.execute(select(AuditEvent)).scalars()]
+    assert "reset.requested" in actions and "reset.completed" in actions
+
+
+def test_reset_unlocks_a_locked_account(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    world.lock(alice.username)
+    assert world.sign_in(alice.username, alice.password) == "locked"
+    text_gateway(alice.phone, "RESET")
+    wait_for_jobs(world.services)
+    password = password_from(twilio.sent[0]["Body"])
+    assert world.sign_in(alice.username, password) == "must_change"
+
+
+def test_unlock_keeps_the_password(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    world.lock(alice.username)
+    ack = reply_text(text_gateway(alice.phone, "unlock please"))
+    wait_for_jobs(world.services)
+    assert ack is not None and "unlock" in ack.lower()
+    assert world.sign_in(alice.username, alice.password) == "ok"
+    assert "unlocked" in twilio.sent[0]["Body"]
+
+
+def test_the_password_comes_from_the_number_the_user_texted(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    text_gateway(alice.phone, "RESET", to="+15005550009")
+    wait_for_jobs(world.services)
+    assert twilio.sent[0]["From"] == "+15005550009"
+
+
+def test_a_second_reset_while_one_is_pending_starts_no_second_job(
+    text_gateway: Send,
+    alice: Persona,
+    world: World,
+    twilio: FakeTwilio,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    held: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(InProcessQueue, "enqueue", lambda self, *args, **kw: held.append(args))
+    first = reply_text(text_gateway(alice.phone, "RESET"))
+    second = reply_text(text_gateway(alice.phone, "RESET"))
+    assert first is not None and "on its way" not in first
+    assert second is not None and "already on its way" in second
+    assert len(held) == 1
+    assert len(requests_of(world.services)) == 1
+
+
+def test_the_database_refuses_two_pending_requests_for_one_user(
+    alice: Persona, world: World
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with world.services.db.session() as session:
+        for _ in range(2):
+            session.add(
+                ResetRequest(
+                    user_id=alice.user.id, kind=RequestKind.RESET, origin=RequestOrigin.SMS
+                )
+            )
+        with pytest.raises(IntegrityError):
+            session.commit()
+
+
+def test_resets_are_limited_per_hour_and_the_user_is_told_when_to_retry(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    for _ in range(3):
+        assert "arrive" in (reply_text(text_gateway(alice.phone, "RESET")) or "")
+        wait_for_jobs(world.services)
+    limited = reply_text(text_gateway(alice.phone, "RESET"))
+    assert limited is not None and "try again in 1 hour" in limited
+    assert len(twilio.sent) == 3
+    assert len(requests_of(world.services)) == 3
+
+
+def test_the_daily_limit_counts_the_last_24_hours(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    from blink_sms.models import utcnow
+
+    with world.services.db.session() as session:
+        for hours in range(2, 12):
+            session.add(
+                ResetRequest(
+                    user_id=alice.user.id,
+                    kind=RequestKind.RESET,
+                    origin=RequestOrigin.SMS,
+                    status=RequestStatus.DONE,
+                    created_at=utcnow() - timedelta(hours=hours),
+                )
+            )
+        session.commit()
+    limited = reply_text(text_gateway(alice.phone, "RESET"))
+    assert limited is not None and "hours" in limited
+    assert twilio.sent == []
+
+
+def test_limits_are_configurable_per_client(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    from blink_sms.models import Client
+
+    with world.services.db.session() as session:
+        session.execute(update(Client).values(resets_per_hour=1))
+        session.commit()
+    text_gateway(alice.phone, "RESET")
+    wait_for_jobs(world.services)
+    assert "try again" in (reply_text(text_gateway(alice.phone, "RESET")) or "")
+
+
+def test_a_transient_directory_outage_is_retried_and_recovers(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    world.directory.set_outage(1)
+    text_gateway(alice.phone, "RESET")
+    wait_for_jobs(world.services)
+    [request] = requests_of(world.services)
+    assert request.status is RequestStatus.DONE and request.attempts == 2
+    password = password_from(twilio.sent[0]["Body"])
+    assert world.sign_in(alice.username, password) == "must_change"
+
+
+def test_an_outage_that_outlasts_the_retries_ends_in_an_apology(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    world.directory.set_outage(None)
+    text_gateway(alice.phone, "RESET")
+    wait_for_jobs(world.services)
+    [request] = requests_of(world.services)
+    assert request.status is RequestStatus.FAILED
+    assert request.error_code == "directory_unavailable"
+    assert request.attempts == 3
+    [apology] = twilio.sent
+    assert "Sorry" in apology["Body"] and "Contoso IT" in apology["Body"]
+    assert world.sign_in(alice.username, alice.password) == "ok"
+
+
+def test_a_permanent_error_is_not_retried_and_gets_an_apology(
+    text_gateway: Send, world: World, twilio: FakeTwilio
+) -> None:
+    boss = world.person("boss", "+15551230777", protected=True)
+    text_gateway(boss.phone, "RESET")
+    wait_for_jobs(world.services)
+    [request] = requests_of(world.services)
+    assert request.status is RequestStatus.FAILED and request.attempts == 1
+    assert request.error_code == "operation_refused"
+    assert "Sorry" in twilio.sent[0]["Body"]
+
+
+def test_twilio_errors_are_mapped_retryable_and_permanent(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    twilio.failures = [(503, 20500)]
+    text_gateway(alice.phone, "RESET")
+    wait_for_jobs(world.services)
+    [request] = requests_of(world.services)
+    assert request.status is RequestStatus.DONE and request.attempts == 2
+    new_password = password_from(twilio.sent[0]["Body"])
+    assert world.sign_in(alice.username, new_password) == "must_change"
+
+
+def test_an_invalid_number_fails_permanently(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    twilio.failures = [(400, 21211), (400, 21211)]
+    text_gateway(alice.phone, "RESET")
+    wait_for_jobs(world.services)
+    [request] = requests_of(world.services)
+    assert request.status is RequestStatus.FAILED and request.error_code == "sms_21211"
+    assert request.attempts == 1
+
+
+def test_a_retried_job_after_a_crash_mid_send_sends_no_second_password(
+    alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    with world.services.db.session() as session:
+        request = ResetRequest(
+            user_id=alice.user.id,
+            kind=RequestKind.RESET,
+            origin=RequestOrigin.SMS,
+            status=RequestStatus.RUNNING,
+        )
+        session.add(request)
+        session.flush()
+        session.add(
+            OutboundMessage(
+                request_id=request.id, user_id=alice.user.id, purpose="otp", status="sending"
+            )
+        )
+        session.commit()
+        request_id = request.id
+    resets.perform(world.services, request_id, retries_left=2)
+    [request] = requests_of(world.services)
+    assert request.status is RequestStatus.FAILED and request.error_code == "delivery_unknown"
+    assert twilio.sent == []
+
+
+def test_a_finished_request_run_again_does_nothing(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    text_gateway(alice.phone, "RESET")
+    wait_for_jobs(world.services)
+    [request] = requests_of(world.services)
+    resets.perform(world.services, request.id, retries_left=0)
+    assert len(twilio.sent) == 1
+
+
+def test_job_arguments_are_ids_only(services: Blink) -> None:
+    with pytest.raises(TypeError):
+        services.queue.enqueue("client-x", print, "Secret!Pw1", job_id="x")  # type: ignore[arg-type]
+
+
+def test_a_user_of_another_client_uses_that_clients_sender_and_policy(
+    text_gateway: Send, world: World, twilio: FakeTwilio
+) -> None:
+    other = world.another_client()
+    bob = world.person("bob", "+15551230002", client=other)
+    text_gateway(bob.phone, "RESET", to="+15005550007")
+    wait_for_jobs(world.services)
+    assert twilio.sent[0]["From"] == "+15005550007"
+    with world.services.db.session() as session:
+        user = session.get(User, bob.user.id)
+        assert user is not None and user.client_id == other.id
+
+
+def test_no_password_in_the_database_after_a_reset(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    text_gateway(alice.phone, "RESET")
+    wait_for_jobs(world.services)
+    password = password_from(twilio.sent[0]["Body"])
+    with world.services.db.session() as session:
+        for table in (
+            "clients",
+            "users",
+            "reset_requests",
+            "outbound_messages",
+            "inbound_messages",
+            "audit_events",
+            "sms_throttles",
+        ):
+            rows = session.execute(text(f"SELECT * FROM {table}")).all()  # noqa: S608
+            assert password not in repr(rows), table

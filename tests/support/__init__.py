@@ -1,0 +1,1 @@
+"""Test support: real services (Redis, PostgreSQL) and the fake Twilio REST API."""
