@@ -1,0 +1,13 @@
+"""WSGI entry point for gunicorn: ``gunicorn blink_sms.wsgi:app``."""
+
+from __future__ import annotations
+
+import sys
+
+from .app import create_app
+from .settings import SettingsError
+
+try:
+    app = create_app()
+except SettingsError as err:
+    sys.exit(f"blink-sms: {err}")

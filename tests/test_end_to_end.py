@@ -1,0 +1,167 @@
+"""RESET through real Redis and a real RQ worker process, and the secrets rules.
+
+The one-time password must appear in the SMS that carries it and nowhere else:
+not in the TwiML reply, not in any Redis key (job payloads decompressed), not in
+the database, not in any log line of the web or the worker process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+from rq import Queue
+from sqlalchemy import inspect, select, text
+
+from blink_sms.context import Blink
+from blink_sms.models import RequestStatus, ResetRequest
+from blink_sms.settings import Settings
+from tests.conftest import ACCOUNT_SID, GATEWAY, Persona, World, reply_text
+
+ROOT = Path(__file__).resolve().parent.parent
+Send = Callable[..., Any]
+
+
+@pytest.fixture
+def settings(settings: Settings, redis_url: str) -> Settings:
+    return settings.with_changes(redis_url=redis_url, job_retry_intervals=(0, 0, 0))
+
+
+def run_worker(settings: Settings, tmp_path: Path) -> tuple[list[dict[str, str]], str]:
+    """Run a burst worker in its own process; return what it texted and its log output."""
+    out = tmp_path / "sent.json"
+    env = {
+        **os.environ,
+        "BLINK_SECRET_KEY": settings.secret_key,
+        "BLINK_DATABASE_URL": settings.database_url,
+        "BLINK_REDIS_URL": settings.redis_url or "",
+        "BLINK_PUBLIC_URL": settings.public_url,
+        "BLINK_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "BLINK_TWILIO_AUTH_TOKEN": settings.twilio_auth_token or "",
+        "BLINK_ENV": "production",
+        "BLINK_LOG_LEVEL": "debug",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.support.run_worker", str(out), ACCOUNT_SID],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(out.read_text()), result.stdout + result.stderr
+
+
+def password_in(body: str) -> str:
+    match = re.search(r"password: (\S+)", body)
+    assert match, body
+    return match.group(1)
+
+
+def redis_blobs(redis: Redis[bytes]) -> Iterator[bytes]:
+    """Every value stored in Redis, with RQ's zlib-compressed job payloads opened."""
+    for key in redis.scan_iter("*"):
+        kind = redis.type(key)
+        values: list[bytes] = [key]
+        if kind == b"string":
+            values.append(redis.get(key) or b"")
+        elif kind == b"hash":
+            for field, value in redis.hgetall(key).items():
+                values += [field, value]
+        elif kind == b"list":
+            values += redis.lrange(key, 0, -1)
+        elif kind == b"set":
+            values += list(redis.smembers(key))
+        elif kind == b"zset":
+            values += redis.zrange(key, 0, -1)
+        elif kind == b"stream":
+            for _, entry in redis.xrange(key):
+                for field, value in entry.items():
+                    values += [field, value]
+        for value in values:
+            yield value
+            try:
+                yield zlib.decompress(value)
+            except zlib.error:
+                pass
+
+
+def database_dump(services: Blink) -> str:
+    with services.db.session() as session:
+        tables = inspect(services.db.engine).get_table_names()
+        return repr([session.execute(text(f"SELECT * FROM {t}")).all() for t in tables])  # noqa: S608
+
+
+def test_reset_through_redis_and_a_worker_process_leaves_the_password_nowhere(
+    text_gateway: Send,
+    alice: Persona,
+    world: World,
+    settings: Settings,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    redis: Redis[bytes] = Redis.from_url(settings.redis_url or "")
+    response = text_gateway(alice.phone, "RESET password")
+    ack = reply_text(response)
+    assert ack is not None and "arrive" in ack
+    assert Queue("client-contoso", connection=redis).count == 1
+
+    sent, worker_logs = run_worker(settings, tmp_path)
+
+    [sms] = sent
+    assert sms["To"] == alice.phone and sms["From"] == GATEWAY
+    password = password_in(sms["Body"])
+    assert world.sign_in(alice.username, password) == "must_change"
+    world.directory.change_password(alice.username, password, "Mine!Own2026x")
+    assert world.sign_in(alice.username, "Mine!Own2026x") == "ok"
+    with world.services.db.session() as session:
+        request = session.execute(select(ResetRequest)).scalar_one()
+        assert request.status is RequestStatus.DONE and request.outbound_sid == sms["Sid"]
+
+    secret = password.encode()
+    assert secret not in response.data
+    assert not [blob for blob in redis_blobs(redis) if secret in blob]
+    assert password not in database_dump(world.services)
+    assert "request completed" in worker_logs
+    assert password not in worker_logs
+    assert "request queued" in caplog.text
+    assert password not in caplog.text
+
+
+def test_a_worker_process_retries_after_a_directory_outage(
+    text_gateway: Send, alice: Persona, world: World, settings: Settings, tmp_path: Path
+) -> None:
+    world.directory.set_outage(1)
+    text_gateway(alice.phone, "RESET")
+    sent, logs = run_worker(settings, tmp_path)
+    assert "request will be retried" in logs
+    [sms] = sent
+    assert world.sign_in(alice.username, password_in(sms["Body"])) == "must_change"
+    with world.services.db.session() as session:
+        request = session.execute(select(ResetRequest)).scalar_one()
+        assert request.status is RequestStatus.DONE and request.attempts == 2
+
+
+def test_a_reset_when_redis_is_down_fails_clearly(
+    text_gateway: Send, alice: Persona, world: World, redis_server: Any
+) -> None:
+    world.services.queue.redis.connection_pool.disconnect()  # type: ignore[attr-defined]
+    world.services.queue.redis.connection_pool.connection_kwargs["port"] = 1  # type: ignore[attr-defined]
+    reply = reply_text(text_gateway(alice.phone, "RESET"))
+    assert reply is not None and "Sorry" in reply
+    with world.services.db.session() as session:
+        request = session.execute(select(ResetRequest)).scalar_one()
+        assert request.status is RequestStatus.FAILED and request.error_code == "queue_unavailable"
