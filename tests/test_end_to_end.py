@@ -93,9 +93,10 @@ def redis_blobs(redis: Redis[bytes]) -> Iterator[bytes]:
         for value in values:
             yield value
             try:
-                yield zlib.decompress(value)
+                opened = zlib.decompress(value)
             except zlib.error:
-                pass
+                continue
+            yield opened
 
 
 def database_dump(services: Blink) -> str:
