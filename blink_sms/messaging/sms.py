@@ -86,11 +86,12 @@ class TwilioSender:
         from twilio.base.exceptions import TwilioRestException
 
         options: dict[str, str] = {"to": message.to, "body": message.body}
+        # With both, Twilio sends from that number within the Messaging Service.
         if message.messaging_service_sid:
             options["messaging_service_sid"] = message.messaging_service_sid
-        elif message.from_:
+        if message.from_:
             options["from_"] = message.from_
-        else:
+        if not (message.from_ or message.messaging_service_sid):
             raise SmsError("no sender number or messaging service configured", permanent=True)
         if message.status_callback:
             options["status_callback"] = message.status_callback

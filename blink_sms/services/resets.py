@@ -242,7 +242,9 @@ def send_sms(
                 to=user.phone,
                 body=body,
                 from_=sender,
-                messaging_service_sid=None if sender else client.messaging_service_sid,
+                messaging_service_sid=(
+                    client.messaging_service_sid or app.settings.twilio_messaging_service_sid
+                ),
                 status_callback=app.status_callback_url if app.settings.twilio_configured else None,
             )
         )

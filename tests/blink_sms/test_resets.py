@@ -302,3 +302,17 @@ def test_no_password_in_the_database_after_a_reset(
         ):
             rows = session.execute(text(f"SELECT * FROM {table}")).all()  # noqa: S608
             assert password not in repr(rows), table
+
+
+def test_a_messaging_service_is_used_alongside_the_number_texted(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    from blink_sms.models import Client
+
+    with world.services.db.session() as session:
+        session.execute(update(Client).values(messaging_service_sid="MG" + "c3" * 16))
+        session.commit()
+    text_gateway(alice.phone, "RESET")
+    wait_for_jobs(world.services)
+    assert twilio.sent[0]["MessagingServiceSid"] == "MG" + "c3" * 16
+    assert twilio.sent[0]["From"] == GATEWAY
