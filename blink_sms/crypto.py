@@ -41,7 +41,8 @@ class SecretBox:
     def decrypt_json(self, token: str) -> dict[str, Any]:
         try:
             data = json.loads(self._fernet.decrypt(token.encode("ascii")))
-        except InvalidToken as err:
+        # A damaged column (not ASCII, not base64) is the same failure as a wrong key.
+        except (InvalidToken, ValueError) as err:
             raise SecretBoxError(
                 "stored secrets cannot be decrypted with this BLINK_SECRET_KEY"
             ) from err

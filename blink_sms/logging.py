@@ -70,7 +70,13 @@ def configure(*, log_format: str = "console", level: str = "INFO") -> None:
     renderer: Processor
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer()
-        shared.append(structlog.processors.dict_tracebacks)
+        # structlog's ready-made dict_tracebacks includes every frame's local variables
+        # (a password being set, an OTP being sent); render the frames without them.
+        shared.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
     else:
         renderer = structlog.dev.ConsoleRenderer(
             colors=sys.stderr.isatty(),

@@ -36,13 +36,14 @@ class SettingsError(Exception):
 class Settings:
     """The whole configuration of one deployment. Build with :meth:`from_env`."""
 
-    secret_key: str
+    # Secrets stay out of repr(): a Settings in a log line or an error must not leak them.
+    secret_key: str = field(repr=False)
     env: str = "development"
     database_url: str = "sqlite:///blink-sms.sqlite"
     redis_url: str | None = None
     public_url: str = "http://127.0.0.1:8000"
     twilio_account_sid: str | None = None
-    twilio_auth_token: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_api_base_url: str = "https://api.twilio.com"
     twilio_messaging_service_sid: str | None = None
     sms_backend: str = "twilio"
@@ -73,11 +74,31 @@ class Settings:
         cls, environ: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env"
     ) -> Settings:
         """Read settings from ``environ`` (default ``os.environ``) over an optional .env."""
+        environ = os.environ if environ is None else environ
         merged: dict[str, str] = {}
         if dotenv is not None and Path(dotenv).is_file():
-            merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
-        merged.update(os.environ if environ is None else environ)
+            # A real BLINK_X (or BLINK_X_FILE) overrides both forms from the .env file;
+            # otherwise the two would meet and be refused as "set either ..., not both".
+            overridden = {name.removesuffix("_FILE") for name in environ}
+            merged.update(
+                {
+                    k: v
+                    for k, v in dotenv_values(dotenv).items()
+                    if v is not None and k.removesuffix("_FILE") not in overridden
+                }
+            )
+        merged.update(environ)
         return _Reader(merged).settings()
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may appear in an error message: any password replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    # The last @ ends the credentials even when the password holds an unescaped / or @.
+    userinfo, at, location = rest.rpartition("@")
+    if not (sep and at and ":" in userinfo):
+        return url
+    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{location}"
 
 
 class _Reader:
@@ -109,10 +130,16 @@ class _Reader:
         value = self.raw(name) or default
         if value is None:
             return None
-        parts = urlsplit(value)
+        problem = f"must be a {'/'.join(schemes)} URL, not {_without_password(value)!r}"
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # e.g. an unclosed [ of an IPv6 host
+            raise SettingsError(name, problem) from None
         scheme = parts.scheme.split("+")[0]
-        if scheme not in schemes or not (parts.netloc or scheme == "sqlite"):
-            raise SettingsError(name, f"must be a {'/'.join(schemes)} URL, not {value!r}")
+        # sqlite:///file.db and unix:///run/redis.sock have a path but no host.
+        located = parts.netloc or scheme == "sqlite" or (scheme == "unix" and parts.path)
+        if scheme not in schemes or not located:
+            raise SettingsError(name, problem)
         return value
 
     def integer(self, name: str, default: int, minimum: int = 0) -> int:

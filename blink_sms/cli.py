@@ -1,0 +1,196 @@
+"""The ``blink-sms`` command: serve, worker, db upgrade, demo, sms simulate."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import tempfile
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import click
+
+from .settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def _app(settings: Settings | None = None) -> Flask:
+    from .app import create_app
+
+    return create_app(settings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Blink SMS: password resets by text message."""
+
+
+@cli.command()
+@click.option("--host", default="0.0.0.0", show_default=True)  # noqa: S104 - a server binds all
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "8000")), type=int)
+@click.option("--workers", default=lambda: os.cpu_count() or 2, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the web app under gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    app = _app()
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", None)
+
+        def load(self) -> Flask:
+            return app
+
+    Server().run()
+
+
+@cli.command()
+@click.option("--client", "clients", multiple=True, help="Client slug; default: every client.")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(clients: tuple[str, ...], burst: bool) -> None:
+    """Run an RQ worker for the clients' directory queues."""
+    from rq import Queue, SimpleWorker
+    from sqlalchemy import select
+
+    from .context import blink
+    from .models import Client
+
+    app = _app()
+    with app.app_context():
+        services = blink()
+        if services.redis is None:
+            raise click.ClickException(
+                "BLINK_REDIS_URL is not set: without Redis, jobs run in the web process"
+            )
+        with services.db.session() as session:
+            query = select(Client.slug)
+            if clients:
+                query = query.where(Client.slug.in_(clients))
+            slugs = list(session.execute(query).scalars())
+        missing = set(clients) - set(slugs)
+        if missing:
+            raise click.ClickException(f"no such client: {', '.join(sorted(missing))}")
+        names = [f"client-{slug}" for slug in slugs] or ["default"]
+        queues = [Queue(name, connection=services.redis) for name in names]
+        # SimpleWorker runs jobs in this process: the app, its database pool and the
+        # directory connections are built once and reused by every job.
+        SimpleWorker(queues, connection=services.redis).work(burst=burst, with_scheduler=True)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Apply every pending migration."""
+    from sqlalchemy.exc import OperationalError
+
+    from .db import upgrade as run_upgrade
+
+    settings = Settings.from_env()
+    try:
+        run_upgrade(settings.database_url)
+    except OperationalError as err:
+        reason = str(err.orig).strip().splitlines()[0] if err.orig else type(err).__name__
+        raise click.ClickException(f"cannot reach the database: {reason}") from None
+    click.echo("database is up to date")
+
+
+@cli.command()
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Keep demo data here.")
+def demo(port: int, host: str, data_dir: str | None) -> None:
+    """Start a self-contained demo: sandbox directory, SMS printed, phone simulator."""
+    from .db import upgrade as run_upgrade
+    from .demo.seed import seed
+
+    started = time.perf_counter()
+    folder = data_dir or tempfile.mkdtemp(prefix="blink-sms-demo-")
+    os.makedirs(folder, exist_ok=True)
+    settings = Settings(
+        secret_key=secrets.token_urlsafe(32),
+        env="development",
+        database_url=f"sqlite:///{os.path.join(folder, 'blink-sms.sqlite')}",
+        public_url=f"http://{host}:{port}",
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token=secrets.token_hex(16),
+        sms_backend="console",
+        job_retry_intervals=(1, 2),
+    )
+    run_upgrade(settings.database_url)
+    app = _app(settings)
+    with app.app_context():
+        seed(os.path.join(folder, "sandbox-directory.sqlite"))
+    click.echo(
+        f"Blink SMS demo ready in {time.perf_counter() - started:.1f} s: "
+        f"open http://{host}:{port}/demo/phone  (data in {folder}; Ctrl+C to stop)"
+    )
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@cli.group()
+def sms() -> None:
+    """Tools for the SMS edge."""
+
+
+@sms.command()
+@click.option(
+    "--url", required=True, help="The server's public base URL, e.g. https://sms.example.com"
+)
+@click.option("--from", "from_", required=True, help="Sender, E.164 (+31612345678).")
+@click.option("--to", required=True, help="The gateway number, E.164.")
+@click.option("--body", required=True)
+@click.option("--auth-token", envvar="BLINK_TWILIO_AUTH_TOKEN", required=True, show_envvar=True)
+@click.option("--account-sid", envvar="BLINK_TWILIO_ACCOUNT_SID", default="AC" + "0" * 32)
+def simulate(url: str, from_: str, to: str, body: str, auth_token: str, account_sid: str) -> None:
+    """Post a correctly signed inbound SMS webhook to a running server."""
+    import requests
+    from twilio.request_validator import RequestValidator
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter("must be an http(s) URL", param_hint="--url")
+    endpoint = url.rstrip("/")
+    if not endpoint.endswith("/webhooks/twilio/sms"):
+        endpoint += "/webhooks/twilio/sms"
+    params: dict[str, Any] = {
+        "MessageSid": "SM" + secrets.token_hex(16),
+        "AccountSid": account_sid,
+        "From": from_,
+        "To": to,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+    }
+    signature = RequestValidator(auth_token).compute_signature(endpoint, params)
+    try:
+        response = requests.post(
+            endpoint, data=params, headers={"X-Twilio-Signature": signature}, timeout=15
+        )
+    except requests.RequestException as err:
+        raise click.ClickException(f"cannot reach {endpoint}: {type(err).__name__}") from None
+    click.echo(f"HTTP {response.status_code}")
+    click.echo(response.text)
+    if response.status_code >= 400:
+        sys.exit(1)
+
+
+def main() -> None:
+    """Console script entry point: settings errors become one clear line."""
+    try:
+        cli(standalone_mode=True)
+    except SettingsError as err:
+        click.echo(f"blink-sms: {err}", err=True)
+        sys.exit(2)

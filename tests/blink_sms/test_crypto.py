@@ -1,0 +1,101 @@
+"""Secrets at rest: SecretBox, the encrypted directory settings of a client, masked phones."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from blink_sms.context import Blink
+from blink_sms.crypto import SecretBox, SecretBoxError, mask_phone
+from blink_sms.services.clients import create_client
+
+KEY = "k" * 40
+
+
+def test_a_secret_box_decrypts_what_it_encrypted() -> None:
+    box = SecretBox(KEY)
+    value = {"bind_password": "S3rvice!Secret", "port": 636, "tls": True}
+    token = box.encrypt_json(value)
+    assert "S3rvice!Secret" not in token
+    assert box.decrypt_json(token) == value
+    assert SecretBox(KEY).decrypt_json(token) == value
+
+
+def test_the_same_value_encrypts_differently_each_time() -> None:
+    box = SecretBox(KEY)
+    assert box.encrypt_json({"a": 1}) != box.encrypt_json({"a": 1})
+
+
+def test_another_secret_key_cannot_decrypt() -> None:
+    token = SecretBox(KEY).encrypt_json({"bind_password": "S3rvice!Secret"})
+    with pytest.raises(SecretBoxError, match="BLINK_SECRET_KEY"):
+        SecretBox("o" * 40).decrypt_json(token)
+
+
+@pytest.mark.parametrize("damaged", ["", "not a token", "gAAAAA" + "A" * 80, "é"])
+def test_a_damaged_token_is_a_secret_box_error(damaged: str) -> None:
+    with pytest.raises(SecretBoxError):
+        SecretBox(KEY).decrypt_json(damaged)
+
+
+def test_a_token_that_is_not_a_json_object_is_refused() -> None:
+    box = SecretBox(KEY)
+    token = box._fernet.encrypt(b"[1, 2]").decode()
+    with pytest.raises(SecretBoxError, match="not a JSON object"):
+        box.decrypt_json(token)
+
+
+def test_keyed_hashes_are_stable_per_key_and_do_not_contain_the_number() -> None:
+    phone = "+15551230001"
+    first = SecretBox(KEY).keyed_hash(phone)
+    assert first == SecretBox(KEY).keyed_hash(phone)
+    assert first != SecretBox("o" * 40).keyed_hash(phone)
+    assert first != SecretBox(KEY).keyed_hash("+15551230002")
+    assert "5551230001" not in first and len(first) == 24
+
+
+def test_a_clients_directory_settings_are_encrypted_at_rest(services: Blink) -> None:
+    with services.db.session() as session:
+        client = create_client(
+            session,
+            services.secrets,
+            slug="northwind",
+            name="Northwind",
+            directory_kind="active_directory",
+            directory_settings={
+                "path": "ldaps://dc1.northwind.example",
+                "bind_password": "S3rvice!Secret",
+            },
+            actor="test",
+            sender_number="+15005550008",
+        )
+        session.commit()
+        client_id = client.id
+    with services.db.engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT * FROM clients WHERE id = :id"), {"id": client_id}
+        ).one()
+    stored = " ".join(str(value) for value in row)
+    assert "S3rvice!Secret" not in stored
+    assert "dc1.northwind.example" not in stored
+    [encrypted] = [value for value in row if isinstance(value, str) and value.startswith("gAAAA")]
+    settings = services.secrets.decrypt_json(encrypted)
+    assert settings["bind_password"] == "S3rvice!Secret"
+    assert settings["path"] == "ldaps://dc1.northwind.example"
+
+
+@pytest.mark.parametrize(
+    ("phone", "masked"),
+    [
+        ("+31612345678", "+316******78"),
+        ("+15551230001", "+155******01"),
+        ("+1234567", "+123**67"),
+        ("+12345", "******"),
+        ("", ""),
+        (None, None),
+    ],
+)
+def test_mask_phone_keeps_the_country_prefix_and_the_last_two_digits(
+    phone: str | None, masked: str | None
+) -> None:
+    assert mask_phone(phone) == masked
