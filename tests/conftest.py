@@ -30,6 +30,7 @@ from blink_sms.settings import Settings
 from directory_adapters.sandbox import SandboxDirectory
 
 from .support.fake_twilio import FakeTwilio
+from .support.sandbox_probe import SandboxProbe
 from .support.services import PostgresServer, RedisServer
 
 ACCOUNT_SID = "AC" + "a1" * 16
@@ -246,22 +247,10 @@ class World:
 
     def sign_in(self, username: str, password: str) -> str:
         """ok, must_change, locked or bad: what a sign-in with this password gets."""
-        from directory_adapters import sandbox
-
-        try:
-            self.directory.authenticate(username, password)
-        except sandbox.MustChangePassword:
-            return "must_change"
-        except sandbox.AccountLocked:
-            return "locked"
-        except sandbox.InvalidCredentials:
-            return "bad"
-        return "ok"
+        return SandboxProbe(self.directory).sign_in(username, password)
 
     def lock(self, username: str) -> None:
-        for _ in range(self.directory.lockout_threshold):
-            self.sign_in(username, "Wrong!Guess0")
-        assert self.directory.is_locked(username)
+        SandboxProbe(self.directory).lock(username)
 
     def another_client(self, slug: str = "fabrikam") -> Client:
         with self.services.db.session() as session:

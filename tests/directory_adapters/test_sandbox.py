@@ -7,7 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,65 +34,13 @@ from directory_adapters.sandbox import (
     SandboxDirectory,
     SignInError,
 )
+from tests.support.sandbox_probe import SandboxProbe
 
-from .contract import DirectoryContract, SignInOutcome
+from .contract import DirectoryContract
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Correct-Horse-7"
 OTHER_PASSWORD = "Battery-Staple-8"
-
-
-class SandboxProbe:
-    """The contract's view of a sandbox directory."""
-
-    def __init__(self, directory: SandboxDirectory) -> None:
-        self.directory = directory
-
-    @property
-    def adapter(self) -> DirectoryAdapter:
-        return self.directory
-
-    def create_user(
-        self,
-        username: str,
-        password: str,
-        *,
-        email: str,
-        mobile: str,
-        groups: Sequence[str] = (),
-        disabled: bool = False,
-        protected: bool = False,
-    ) -> DirectoryUser:
-        return self.directory.add_user(
-            username,
-            username.title(),
-            email=email,
-            upn=f"{username}@corp.example.test",
-            mobile=mobile,
-            password=password,
-            groups=groups,
-            disabled=disabled,
-            protected=protected,
-        )
-
-    def create_group(self, name: str, member_of: Sequence[str] = ()) -> str:
-        return self.directory.add_group(name, member_of=member_of)
-
-    def sign_in(self, username: str, password: str) -> SignInOutcome:
-        try:
-            self.directory.authenticate(username, password)
-        except MustChangePassword:
-            return "must_change"
-        except AccountLocked:
-            return "locked"
-        except SignInError:
-            return "bad"
-        return "ok"
-
-    def lock(self, username: str) -> None:
-        for _ in range(self.directory.lockout_threshold):
-            self.sign_in(username, "not-the-password")
-        assert self.directory.is_locked(username)
 
 
 @pytest.fixture
