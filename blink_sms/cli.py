@@ -187,6 +187,15 @@ def simulate(url: str, from_: str, to: str, body: str, auth_token: str, account_
         sys.exit(1)
 
 
+def _register() -> None:
+    from .commands.clients import clients
+
+    cli.add_command(clients)
+
+
+_register()
+
+
 def main() -> None:
     """Console script entry point: settings errors become one clear line."""
     try:

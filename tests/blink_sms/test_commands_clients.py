@@ -1,0 +1,94 @@
+"""``blink-sms clients add/list``: clients with encrypted directory settings."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, text
+
+from blink_sms.cli import cli
+from blink_sms.crypto import SecretBox
+
+KEY = secrets.token_urlsafe(32)
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def run(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    monkeypatch.chdir(tmp_path)
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("BLINK_")}
+    env |= {"BLINK_SECRET_KEY": KEY, "BLINK_DATABASE_URL": database_url}
+
+    def invoke(*args: str, stdin: str | None = None) -> Result:
+        return CliRunner().invoke(cli, list(args), env=env, input=stdin)
+
+    return invoke
+
+
+def test_add_stores_settings_encrypted_and_prompts_for_secrets(run: Run, database_url: str) -> None:
+    result = run(
+        "clients",
+        "add",
+        "--slug",
+        "contoso",
+        "--name",
+        "Contoso",
+        "--directory",
+        "sandbox",
+        "--setting",
+        "path=/tmp/contoso.sqlite",
+        "--setting",
+        "min_length=10",
+        "--secret",
+        "bind_password",
+        "--sender",
+        "+15005550006",
+        stdin="S3rvice!Secret\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "client-contoso" in result.output
+    assert "S3rvice!Secret" not in result.output
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT * FROM clients")).one()
+    engine.dispose()
+    assert "S3rvice!Secret" not in repr(row)
+    stored = SecretBox(KEY).decrypt_json(row.directory_settings_encrypted)
+    assert stored == {
+        "path": "/tmp/contoso.sqlite",
+        "min_length": 10,
+        "bind_password": "S3rvice!Secret",
+    }
+    listing = run("clients", "list")
+    assert "contoso" in listing.output and "+15005550006" in listing.output
+
+
+def test_add_refuses_a_duplicate_slug_and_bad_settings(run: Run) -> None:
+    base = ("clients", "add", "--slug", "acme", "--name", "Acme", "--directory", "sandbox")
+    assert run(*base, "--setting", "path=/tmp/a.sqlite").exit_code == 0
+    again = run(*base, "--setting", "path=/tmp/a.sqlite")
+    assert again.exit_code == 1 and "exists already" in again.output
+    bad = run(
+        "clients",
+        "add",
+        "--slug",
+        "x",
+        "--name",
+        "X",
+        "--directory",
+        "sandbox",
+        "--setting",
+        "oops",
+    )
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
+    slug = run("clients", "add", "--slug", "Not Valid", "--name", "X", "--directory", "sandbox")
+    assert slug.exit_code == 1 and "slug" in slug.output
+
+
+def test_list_says_how_to_start(run: Run) -> None:
+    assert "clients add" in run("clients", "list").output
