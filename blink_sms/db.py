@@ -81,3 +81,18 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations up to ``revision``."""
     command.upgrade(alembic_config(url), revision)
+
+
+def insert_ignoring_conflicts(session: Session, table: Any, **conflict: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the session's database.
+
+    One statement instead of a savepoint plus a caught IntegrityError; ``conflict``
+    names the unique index (``index_elements``, ``index_where``) when needed.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(**conflict)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(**conflict)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -56,6 +56,7 @@ class RqQueue:
     def __init__(self, redis: Redis[bytes], retry_intervals: Sequence[int]) -> None:
         self.redis = redis
         self.retry_intervals = list(retry_intervals)
+        self._queues: dict[str, Any] = {}
 
     def enqueue(self, queue_name: str, func: Job, *args: int, job_id: str) -> None:
         from rq import Queue, Retry
@@ -66,15 +67,22 @@ class RqQueue:
             if self.retry_intervals
             else None
         )
-        Queue(queue_name, connection=self.redis).enqueue(
-            func,
-            *args,
-            job_id=job_id,
-            retry=retry,
-            result_ttl=3600,
-            failure_ttl=7 * 86_400,
-            description=f"{func.__name__}{tuple(args)}",
-        )
+        queue = self._queues.get(queue_name)
+        if queue is None:
+            queue = self._queues[queue_name] = Queue(queue_name, connection=self.redis)
+        # One round trip: the job and its queue entry go in a single MULTI/EXEC.
+        with self.redis.pipeline() as pipe:
+            queue.enqueue_call(
+                func,
+                args=args,
+                job_id=job_id,
+                retry=retry,
+                result_ttl=3600,
+                failure_ttl=7 * 86_400,
+                description=f"{func.__name__}{tuple(args)}",
+                pipeline=pipe,
+            )
+            pipe.execute()
 
     def ping(self) -> None:
         self.redis.ping()

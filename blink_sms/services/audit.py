@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from ..logging import SECRET_KEYS
-from ..models import AuditEvent
+from ..models import AuditEvent, utcnow
 
 
 def record(
@@ -19,18 +20,20 @@ def record(
     user_id: int | None = None,
     request_id: int | None = None,
     **detail: Any,
-) -> AuditEvent:
-    """Add an audit event to the session (committed with the change it describes)."""
+) -> None:
+    """Write an audit event in the session's transaction (committed with the change)."""
     leaked = SECRET_KEYS.intersection(k.lower() for k in detail)
     if leaked:
         raise ValueError(f"audit detail may not carry secrets: {sorted(leaked)}")
-    event = AuditEvent(
-        action=action,
-        actor=actor,
-        client_id=client_id,
-        user_id=user_id,
-        request_id=request_id,
-        detail=detail,
+    # A plain INSERT: the trail is append-only, so there is nothing to track.
+    session.connection().execute(
+        insert(cast(Table, AuditEvent.__table__)).values(
+            at=utcnow(),
+            action=action,
+            actor=actor,
+            client_id=client_id,
+            user_id=user_id,
+            request_id=request_id,
+            detail=detail,
+        )
     )
-    session.add(event)
-    return event

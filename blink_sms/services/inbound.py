@@ -1,28 +1,67 @@
 """An inbound text: de-duplicate, find the sender, act on the keyword, choose the reply.
 
-Replies never tell a sender more than they know already: an unknown number gets one
-generic answer a day, whatever it texted.
+This is the webhook's hot path, so it runs a fixed handful of prepared statements:
+insert-or-ignore the MessageSid, one query for the sender with their client and
+recent requests, then (for RESET/UNLOCK) insert-or-ignore the request and its audit
+event. Replies never tell a sender more than they know already: an unknown number
+gets one generic answer a day, whatever it texted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
 from ..context import Blink
+from ..db import insert_ignoring_conflicts
 from ..keywords import Action, Keyword, parse_keyword
 from ..messaging import texts
 from ..messaging.i18n import format_wait, normalize_language, translate
-from ..models import InboundMessage, RequestKind, RequestOrigin, User, UserStatus, utcnow
+from ..models import (
+    Client,
+    InboundMessage,
+    RequestKind,
+    RequestOrigin,
+    User,
+    UserStatus,
+    utcnow,
+)
 from . import audit, throttle
-from .resets import Accepted, AlreadyPending, RateLimited, language_of, request_reset
+from .resets import (
+    DAY,
+    HOUR,
+    Accepted,
+    AlreadyPending,
+    RateLimited,
+    Recent,
+    Target,
+    recent_request_columns,
+    request_reset,
+)
 
 log = structlog.get_logger(__name__)
+
+SENDER = (
+    select(
+        User.id,
+        User.status,
+        User.language,
+        User.sms_opted_out,
+        Client.id,
+        Client.slug,
+        Client.language,
+        Client.support_contact,
+        Client.resets_per_hour,
+        Client.resets_per_day,
+        *recent_request_columns(User.id),
+    )
+    .join(Client, Client.id == User.client_id)
+    .where(User.phone == bindparam("phone"))
+)
 
 
 @dataclass(frozen=True)
@@ -42,30 +81,70 @@ class Reply:
     text: str | None = None
 
 
+@dataclass(frozen=True)
+class Sender:
+    """An enrolled user as the webhook needs them: one row of ``SENDER``."""
+
+    target: Target
+    status: UserStatus
+    language: str
+    opted_out: bool
+    support_contact: str
+    recent: Recent
+
+
+def find_sender(session: Session, phone: str, now: datetime) -> Sender | None:
+    row = (
+        session.connection()
+        .execute(SENDER, {"phone": phone, "hour_ago": now - HOUR, "day_ago": now - DAY})
+        .first()
+    )
+    if row is None:
+        return None
+    (user_id, status, language, opted_out, client_id, slug, client_language, support,
+     per_hour, per_day, pending_since, last_hour, last_day) = row  # fmt: skip
+    return Sender(
+        target=Target(user_id, client_id, f"client-{slug}", per_hour, per_day),
+        status=status,
+        language=normalize_language(language or client_language),
+        opted_out=opted_out,
+        support_contact=support,
+        recent=Recent(pending_since, last_hour, last_day),
+    )
+
+
 def handle(app: Blink, message: InboundSms) -> Reply:
     keyword = parse_keyword(message.body)
     structlog.contextvars.bind_contextvars(message_sid=message.sid, action=keyword.action.value)
+    now = utcnow()
     with app.db.session() as session:
-        session.add(InboundMessage(sid=message.sid, received_at=utcnow()))
-        try:
-            session.flush()
-        except IntegrityError:
+        # Core statements on the session's connection: no ORM bookkeeping on the hot path.
+        connection = session.connection()
+        first_time = connection.execute(
+            insert_ignoring_conflicts(session, InboundMessage.__table__)
+            .values(sid=message.sid, received_at=now)
+            .returning(InboundMessage.sid)
+        ).first()
+        if not first_time:
             session.rollback()
             log.info("duplicate MessageSid dropped")
             return Reply()
-        user = session.execute(
-            select(User).options(joinedload(User.client)).where(User.phone == message.sender)
-        ).scalar_one_or_none()
-        if user is None or user.status is not UserStatus.ACTIVE:
-            reply = _unknown_sender(app, session, message, keyword)
+        sender = find_sender(session, message.sender, now)
+        if sender is None or sender.status is not UserStatus.ACTIVE:
+            reply = _unknown_sender(app, session, message, keyword, now)
         else:
-            structlog.contextvars.bind_contextvars(user_id=user.id, client_id=user.client_id)
-            reply = _known_sender(app, session, message, keyword, user)
+            target = sender.target
+            structlog.contextvars.bind_contextvars(
+                user_id=target.user_id, client_id=target.client_id
+            )
+            reply = _known_sender(app, session, message, keyword, sender, now)
         session.commit()
         return reply
 
 
-def _unknown_sender(app: Blink, session: Session, message: InboundSms, keyword: Keyword) -> Reply:
+def _unknown_sender(
+    app: Blink, session: Session, message: InboundSms, keyword: Keyword, now: datetime
+) -> Reply:
     log.info("text from a number that is not enrolled")
     if keyword.action in (Action.STOP, Action.START):
         return Reply()
@@ -74,46 +153,54 @@ def _unknown_sender(app: Blink, session: Session, message: InboundSms, keyword: 
         f"unknown:{app.secrets.keyed_hash(message.sender)}",
         limit=1,
         window=timedelta(seconds=app.settings.unknown_sender_reply_interval),
-        now=utcnow(),
+        now=now,
     )
     if not allowed:
         return Reply()
     return Reply(translate(normalize_language(keyword.language), texts.UNKNOWN_SENDER))
 
 
+def _set_opt_out(session: Session, sender: Sender, opted_out: bool) -> None:
+    target = sender.target
+    session.execute(update(User).where(User.id == target.user_id).values(sms_opted_out=opted_out))
+    audit.record(
+        session,
+        "sms.opted_out" if opted_out else "sms.opted_in",
+        actor=f"sms:user:{target.user_id}",
+        client_id=target.client_id,
+        user_id=target.user_id,
+    )
+
+
 def _known_sender(
-    app: Blink, session: Session, message: InboundSms, keyword: Keyword, user: User
+    app: Blink,
+    session: Session,
+    message: InboundSms,
+    keyword: Keyword,
+    sender: Sender,
+    now: datetime,
 ) -> Reply:
-    actor = f"sms:user:{user.id}"
-    action = keyword.action
-    if action is Action.STOP:
-        # Twilio itself confirms the opt-out and blocks further messages to the number.
-        user.sms_opted_out = True
-        audit.record(
-            session, "sms.opted_out", actor=actor, client_id=user.client_id, user_id=user.id
-        )
+    action, language, target = keyword.action, sender.language, sender.target
+    if action in (Action.STOP, Action.START):
+        # Twilio itself confirms opt-out and opt-in, and blocks messages while opted out.
+        _set_opt_out(session, sender, opted_out=action is Action.STOP)
         return Reply()
-    if action is Action.START:
-        user.sms_opted_out = False
-        audit.record(
-            session, "sms.opted_in", actor=actor, client_id=user.client_id, user_id=user.id
-        )
-        return Reply()
-    if user.sms_opted_out:
+    if sender.opted_out:
         log.info("user opted out of SMS; text ignored until they send START")
         return Reply()
-    language = language_of(user)
     if action in (Action.RESET, Action.UNLOCK):
         kind = RequestKind.RESET if action is Action.RESET else RequestKind.UNLOCK
         outcome = request_reset(
             app,
             session,
-            user,
+            target,
             kind=kind,
             origin=RequestOrigin.SMS,
-            actor=actor,
+            actor=f"sms:user:{target.user_id}",
             inbound_sid=message.sid,
             reply_from=message.to,
+            recent=sender.recent,
+            now=now,
         )
         if isinstance(outcome, Accepted):
             ack = texts.ACK_RESET if kind is RequestKind.RESET else texts.ACK_UNLOCK
@@ -124,14 +211,14 @@ def _known_sender(
             wait = format_wait(outcome.retry_after.total_seconds(), language)
             text = translate(language, texts.RATE_LIMITED, wait=wait)
         else:
-            text = translate(language, texts.APOLOGY, support=user.client.support_contact)
+            text = translate(language, texts.APOLOGY, support=sender.support_contact)
     else:
         text = translate(language, texts.HELP)
     allowed = throttle.allow(
         session,
-        f"reply:{user.id}",
+        f"reply:{target.user_id}",
         limit=app.settings.replies_per_hour,
         window=timedelta(hours=1),
-        now=utcnow(),
+        now=now,
     )
     return Reply(text if allowed else None)

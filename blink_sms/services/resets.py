@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
-from sqlalchemy import case, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from directory_adapters import DirectoryError, PasswordRejected
 
 from .. import otp
 from ..context import Blink
+from ..db import insert_ignoring_conflicts
 from ..messaging import texts
 from ..messaging.i18n import normalize_language, translate
 from ..messaging.sms import OutgoingSms, SmsError
@@ -31,6 +32,7 @@ from ..models import (
     RequestStatus,
     ResetRequest,
     User,
+    UTCDateTime,
     utcnow,
 )
 from . import audit
@@ -72,14 +74,82 @@ def language_of(user: User) -> str:
     return normalize_language(user.language or user.client.language)
 
 
+# A request still queued or running after this long is stuck (its worker died):
+# it no longer blocks a new one.
+STALE_AFTER = timedelta(minutes=15)
+
+HOUR_AGO = bindparam("hour_ago", type_=UTCDateTime())
+DAY_AGO = bindparam("day_ago", type_=UTCDateTime())
+
+
+def recent_request_columns(user_id: Any) -> tuple[Any, Any, Any]:
+    """Scalar subqueries: oldest pending request, SMS requests in the last hour and day.
+
+    Built once into prepared statements (see ``RECENT`` and the inbound sender query).
+    """
+    mine = ResetRequest.user_id == user_id
+    pending_since = (
+        select(func.min(ResetRequest.created_at))
+        .where(mine, ResetRequest.status.in_(PENDING_STATUSES))
+        .scalar_subquery()
+    )
+    by_sms = (mine, ResetRequest.origin == RequestOrigin.SMS)
+    last_hour = (
+        select(func.count()).where(*by_sms, ResetRequest.created_at >= HOUR_AGO).scalar_subquery()
+    )
+    last_day = (
+        select(func.count()).where(*by_sms, ResetRequest.created_at >= DAY_AGO).scalar_subquery()
+    )
+    return pending_since, last_hour, last_day
+
+
+RECENT = select(*recent_request_columns(bindparam("user_id")))
+
+
+@dataclass(frozen=True)
+class Target:
+    """The user a request is for, as plain values (from a User or a query row)."""
+
+    user_id: int
+    client_id: int
+    queue_name: str
+    resets_per_hour: int
+    resets_per_day: int
+
+    @classmethod
+    def of(cls, user: User) -> Target:
+        client = user.client
+        return cls(
+            user.id, client.id, client.queue_name, client.resets_per_hour, client.resets_per_day
+        )
+
+
+@dataclass(frozen=True)
+class Recent:
+    """What the user asked for lately: the rate limits and single flight read this."""
+
+    pending_since: datetime | None
+    last_hour: int
+    last_day: int
+
+    @classmethod
+    def load(cls, session: Session, user_id: int, now: datetime) -> Recent:
+        row = (
+            session.connection()
+            .execute(RECENT, {"user_id": user_id, "hour_ago": now - HOUR, "day_ago": now - DAY})
+            .one()
+        )
+        return cls(row[0], row[1], row[2])
+
+
 def _limit_wait(
-    session: Session, user: User, now: datetime, window: timedelta, limit: int, count: int
+    session: Session, user_id: int, now: datetime, window: timedelta, limit: int, count: int
 ) -> timedelta:
     """How long until fewer than ``limit`` SMS requests fall inside ``window``."""
     oldest_that_must_expire = session.execute(
         select(ResetRequest.created_at)
         .where(
-            ResetRequest.user_id == user.id,
+            ResetRequest.user_id == user_id,
             ResetRequest.origin == RequestOrigin.SMS,
             ResetRequest.created_at >= now - window,
         )
@@ -90,84 +160,117 @@ def _limit_wait(
     return max(oldest_that_must_expire + window - now, timedelta(minutes=1))
 
 
+_INSERT_REQUEST: dict[str, Any] = {}
+
+
+def _insert_request(session: Session) -> Any:
+    """INSERT a request unless one is pending (the partial unique index decides)."""
+    dialect = session.get_bind().dialect.name
+    statement = _INSERT_REQUEST.get(dialect)
+    if statement is None:
+        table = ResetRequest.__table__
+        statement = insert_ignoring_conflicts(
+            session,
+            table,
+            index_elements=[table.c.user_id],
+            index_where=table.c.status.in_([s.value for s in PENDING_STATUSES]),
+        ).returning(table.c.id)
+        _INSERT_REQUEST[dialect] = statement
+    return statement
+
+
+def _fail_stale(session: Session, target: Target, now: datetime) -> None:
+    stale = session.execute(
+        update(ResetRequest)
+        .where(
+            ResetRequest.user_id == target.user_id,
+            ResetRequest.status.in_(PENDING_STATUSES),
+            ResetRequest.created_at < now - STALE_AFTER,
+        )
+        .values(status=RequestStatus.FAILED, error_code="stale", finished_at=now)
+        .returning(ResetRequest.id, ResetRequest.kind)
+    ).all()
+    for request_id, kind in stale:
+        log.warning("stuck request given up", reset_request=request_id)
+        audit.record(
+            session,
+            f"{kind.value}.failed",
+            actor="system",
+            client_id=target.client_id,
+            user_id=target.user_id,
+            request_id=request_id,
+            error_code="stale",
+        )
+
+
 def request_reset(
     app: Blink,
     session: Session,
-    user: User,
+    target: Target,
     *,
     kind: RequestKind,
     origin: RequestOrigin,
     actor: str,
     inbound_sid: str | None = None,
     reply_from: str | None = None,
+    recent: Recent | None = None,
+    now: datetime | None = None,
 ) -> Outcome:
-    """Accept a reset or unlock for ``user``, or say why not. Commits, then enqueues."""
-    now = utcnow()
-    client = user.client
-    pending, last_hour, last_day = session.execute(
-        select(
-            func.coalesce(
-                func.sum(case((ResetRequest.status.in_(PENDING_STATUSES), 1), else_=0)), 0
-            ),
-            func.coalesce(
-                func.sum(
-                    case(
-                        (
-                            (ResetRequest.origin == RequestOrigin.SMS)
-                            & (ResetRequest.created_at >= now - HOUR),
-                            1,
-                        ),
-                        else_=0,
-                    )
-                ),
-                0,
-            ),
-            func.coalesce(
-                func.sum(case((ResetRequest.origin == RequestOrigin.SMS, 1), else_=0)), 0
-            ),
-        ).where(ResetRequest.user_id == user.id, ResetRequest.created_at >= now - DAY)
-    ).one()
-    if pending:
-        return AlreadyPending()
+    """Accept a reset or unlock, or say why not. Commits, then enqueues the job.
+
+    ``recent`` may come from the caller's own query (the webhook reads it together
+    with the sender, in one statement).
+    """
+    now = now or utcnow()
+    recent = recent or Recent.load(session, target.user_id, now)
+    if recent.pending_since is not None:
+        if now - recent.pending_since < STALE_AFTER:
+            return AlreadyPending()
+        _fail_stale(session, target, now)
     if origin is RequestOrigin.SMS:
         for window, limit, count in (
-            (DAY, client.resets_per_day, last_day),
-            (HOUR, client.resets_per_hour, last_hour),
+            (DAY, target.resets_per_day, recent.last_day),
+            (HOUR, target.resets_per_hour, recent.last_hour),
         ):
             if count >= limit:
-                wait = _limit_wait(session, user, now, window, limit, count)
-                log.info("reset rate limited", user_id=user.id, window=str(window), count=count)
+                wait = _limit_wait(session, target.user_id, now, window, limit, count)
+                log.info("reset rate limited", window=str(window), count=count)
                 audit.record(
                     session,
                     "reset.rate_limited",
                     actor=actor,
-                    client_id=client.id,
-                    user_id=user.id,
+                    client_id=target.client_id,
+                    user_id=target.user_id,
                     window=str(window),
                 )
                 session.commit()
                 return RateLimited(wait)
-    request = ResetRequest(
-        user_id=user.id,
-        kind=kind,
-        origin=origin,
-        actor=actor,
-        inbound_sid=inbound_sid,
-        reply_from=reply_from,
-        created_at=now,
+    request_id = (
+        session.connection()
+        .execute(
+            _insert_request(session).values(
+                user_id=target.user_id,
+                kind=kind,
+                origin=origin,
+                status=RequestStatus.QUEUED,
+                actor=actor,
+                inbound_sid=inbound_sid,
+                reply_from=reply_from,
+                attempts=0,
+                created_at=now,
+            )
+        )
+        .scalar_one_or_none()
     )
-    try:
-        with session.begin_nested():
-            session.add(request)
-    except IntegrityError:
+    if request_id is None:
         return AlreadyPending()  # a concurrent text from the same user won the race
     audit.record(
         session,
         f"{kind.value}.requested",
         actor=actor,
-        client_id=client.id,
-        user_id=user.id,
-        request_id=request.id,
+        client_id=target.client_id,
+        user_id=target.user_id,
+        request_id=request_id,
         origin=origin.value,
     )
     session.commit()
@@ -175,15 +278,17 @@ def request_reset(
 
     try:
         app.queue.enqueue(
-            client.queue_name, perform_request, request.id, job_id=f"request-{request.id}"
+            target.queue_name, perform_request, request_id, job_id=f"request-{request_id}"
         )
     except Exception as err:  # Redis down: the request cannot run, say so now
-        log.error("cannot enqueue request", reset_request=request.id, error=type(err).__name__)
+        log.error("cannot enqueue request", reset_request=request_id, error=type(err).__name__)
+        request = session.get(ResetRequest, request_id)
+        assert request is not None
         _finish(session, request, RequestStatus.FAILED, error_code="queue_unavailable")
         session.commit()
-        return QueueUnavailable(request.id)
-    log.info("request queued", reset_request=request.id, kind=kind.value, origin=origin.value)
-    return Accepted(request.id)
+        return QueueUnavailable(request_id)
+    log.info("request queued", reset_request=request_id, kind=kind.value, origin=origin.value)
+    return Accepted(request_id)
 
 
 def _finish(

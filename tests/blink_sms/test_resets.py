@@ -316,3 +316,48 @@ def test_a_messaging_service_is_used_alongside_the_number_texted(
     wait_for_jobs(world.services)
     assert twilio.sent[0]["MessagingServiceSid"] == "MG" + "c3" * 16
     assert twilio.sent[0]["From"] == GATEWAY
+
+
+def test_a_request_stuck_for_15_minutes_no_longer_blocks_a_new_one(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    from blink_sms.models import utcnow
+
+    with world.services.db.session() as session:
+        session.add(
+            ResetRequest(
+                user_id=alice.user.id,
+                kind=RequestKind.RESET,
+                origin=RequestOrigin.SMS,
+                status=RequestStatus.RUNNING,
+                created_at=utcnow() - timedelta(minutes=16),
+            )
+        )
+        session.commit()
+    ack = reply_text(text_gateway(alice.phone, "RESET"))
+    wait_for_jobs(world.services)
+    assert ack is not None and "arrive" in ack
+    stuck, fresh = requests_of(world.services)
+    assert stuck.status is RequestStatus.FAILED and stuck.error_code == "stale"
+    assert fresh.status is RequestStatus.DONE
+    assert len(twilio.sent) == 1
+
+
+def test_a_recent_pending_request_still_blocks(
+    text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    from blink_sms.models import utcnow
+
+    with world.services.db.session() as session:
+        session.add(
+            ResetRequest(
+                user_id=alice.user.id,
+                kind=RequestKind.RESET,
+                origin=RequestOrigin.SMS,
+                status=RequestStatus.QUEUED,
+                created_at=utcnow() - timedelta(minutes=14),
+            )
+        )
+        session.commit()
+    assert "already on its way" in (reply_text(text_gateway(alice.phone, "RESET")) or "")
+    assert len(requests_of(world.services)) == 1
