@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from ..logging import SECRET_KEYS
 from ..models import AuditEvent, utcnow
 
+INSERT = insert(cast(Table, AuditEvent.__table__))
+
 
 def record(
     session: Session,
@@ -27,13 +29,14 @@ def record(
         raise ValueError(f"audit detail may not carry secrets: {sorted(leaked)}")
     # A plain INSERT: the trail is append-only, so there is nothing to track.
     session.connection().execute(
-        insert(cast(Table, AuditEvent.__table__)).values(
-            at=utcnow(),
-            action=action,
-            actor=actor,
-            client_id=client_id,
-            user_id=user_id,
-            request_id=request_id,
-            detail=detail,
-        )
+        INSERT,
+        {
+            "at": utcnow(),
+            "action": action,
+            "actor": actor,
+            "client_id": client_id,
+            "user_id": user_id,
+            "request_id": request_id,
+            "detail": detail,
+        },
     )

@@ -248,17 +248,18 @@ def request_reset(
     request_id = (
         session.connection()
         .execute(
-            _insert_request(session).values(
-                user_id=target.user_id,
-                kind=kind,
-                origin=origin,
-                status=RequestStatus.QUEUED,
-                actor=actor,
-                inbound_sid=inbound_sid,
-                reply_from=reply_from,
-                attempts=0,
-                created_at=now,
-            )
+            _insert_request(session),
+            {
+                "user_id": target.user_id,
+                "kind": kind,
+                "origin": origin,
+                "status": RequestStatus.QUEUED,
+                "actor": actor,
+                "inbound_sid": inbound_sid,
+                "reply_from": reply_from,
+                "attempts": 0,
+                "created_at": now,
+            },
         )
         .scalar_one_or_none()
     )
