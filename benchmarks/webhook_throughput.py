@@ -67,6 +67,7 @@ TARGET_RATIO = 0.6
 APP_ROW = "blink-sms RESET webhook"
 BARE_ROW = "bare Flask TwiML"
 SAME_ROW = "blink-sms RESET, same user (pending)"
+FLOOR_ROW = "floor: signature + parsing, no I/O"
 BENCH_DIR = Path(__file__).resolve().parent
 # On gunicorn's path too: an editable install made before webhooks/ and enrollment/ had
 # an __init__.py maps them as namespace packages, which breaks ``import webhooks``
@@ -684,6 +685,23 @@ class Run:
             if self.warm:
                 self.load("bare warm-up", bare, port, self.warm, warmup=True)
             self.load(BARE_ROW, bare, port, self.timed)
+        floor = gunicorn(
+            "floor",
+            "bare_twiml:floor",
+            port,
+            workers=self.args.workers,
+            env=clean_env(
+                {"BENCH_AUTH_TOKEN": self.auth_token, "BENCH_PUBLIC_URL": self.public_url}
+            ),
+            folder=self.folder,
+            pythonpath=[BENCH_DIR],
+            access_log=self.args.access_log,
+        )
+        with running(floor):
+            floor.wait_http(port, "/")
+            if self.warm:
+                self.load("floor warm-up", floor, port, self.warm, warmup=True)
+            self.load(FLOOR_ROW, floor, port, self.timed)
 
     def report(self) -> int:
         """Print the table and the verdict; the exit status: 1 if any request errored."""
@@ -696,12 +714,18 @@ class Run:
             f"{args.clients} clients; {args.requests} requests per target; {database}; "
             f"{os.cpu_count()} CPUs; Python {sys.version.split()[0]}\n"
         )
-        order = [APP_ROW, BARE_ROW, SAME_ROW]
+        order = [APP_ROW, BARE_ROW, FLOOR_ROW, SAME_ROW]
         print_table([self.rows[name] for name in order if name in self.rows])
         app, bare = self.rows[APP_ROW], self.rows[BARE_ROW]
         ratio = app.rate / bare.rate if bare.rate else 0.0
         verdict = "met" if ratio >= TARGET_RATIO else "missed"
         print(f"ratio {ratio:.2f} (target >= {TARGET_RATIO}: {verdict})")
+        floor = self.rows.get(FLOOR_ROW)
+        if floor is not None and bare.rate:
+            print(
+                f"floor ratio {floor.rate / bare.rate:.2f}: the most any handler that checks "
+                "the signature and parses the numbers could reach"
+            )
         print(f"RQ jobs queued: {self.jobs} (accepted RESETs incl. warm-up: {self.accepted})")
         for warm in self.warmups:
             if warm.errors:
