@@ -23,6 +23,7 @@ log = structlog.get_logger(__name__)
 
 Job = Callable[..., object]
 _retries_left: ContextVar[int | None] = ContextVar("blink_retries_left", default=None)
+_job_id: ContextVar[str | None] = ContextVar("blink_job_id", default=None)
 
 
 class JobQueue(Protocol):
@@ -48,6 +49,17 @@ def retries_left() -> int:
 
     job = get_current_job()
     return int(job.retries_left or 0) if job is not None else 0
+
+
+def current_job_id() -> str | None:
+    """The id of the running job (RQ's, or the in-process queue's), for the logs."""
+    value = _job_id.get()
+    if value is not None:
+        return value
+    from rq import get_current_job
+
+    job = get_current_job()
+    return str(job.id) if job is not None else None
 
 
 class RqQueue:
@@ -106,21 +118,28 @@ class InProcessQueue:
         self._futures.append(self._pool.submit(self._run, func, args, job_id))
 
     def _run(self, func: Job, args: tuple[int, ...], job_id: str) -> None:
+        job_token = _job_id.set(job_id)
+        try:
+            with self.app.app_context():
+                self._attempts(func, args, job_id)
+        finally:
+            _job_id.reset(job_token)
+
+    def _attempts(self, func: Job, args: tuple[int, ...], job_id: str) -> None:
         intervals = self.retry_intervals
-        with self.app.app_context():
-            for attempt in range(len(intervals) + 1):
-                token = _retries_left.set(len(intervals) - attempt)
-                try:
-                    func(*args)
+        for attempt in range(len(intervals) + 1):
+            token = _retries_left.set(len(intervals) - attempt)
+            try:
+                func(*args)
+                return
+            except Exception as err:  # the job decides what is retryable; we only wait
+                if attempt == len(intervals):
+                    log.error("job failed", job_id=job_id, error=type(err).__name__)
                     return
-                except Exception as err:  # the job decides what is retryable; we only wait
-                    if attempt == len(intervals):
-                        log.error("job failed", job_id=job_id, error=type(err).__name__)
-                        return
-                    log.info("job will retry", job_id=job_id, error=type(err).__name__)
-                    time.sleep(intervals[attempt])
-                finally:
-                    _retries_left.reset(token)
+                log.info("job will retry", job_id=job_id, error=type(err).__name__)
+                time.sleep(intervals[attempt])
+            finally:
+                _retries_left.reset(token)
 
     def join(self, timeout: float = 30.0) -> None:
         """Wait for the jobs enqueued so far (tests and the demo's CLI)."""

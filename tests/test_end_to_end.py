@@ -137,6 +137,7 @@ def test_reset_through_redis_and_a_worker_process_leaves_the_password_nowhere(
     assert not [blob for blob in redis_blobs(redis) if secret in blob]
     assert password not in database_dump(world.services)
     assert "request completed" in worker_logs
+    assert '"job_id": "request-' in worker_logs  # the job id is bound in the worker's logs
     assert password not in worker_logs
     assert "request queued" in caplog.text
     assert password not in caplog.text
