@@ -28,9 +28,16 @@ def _sandbox(settings: Mapping[str, Any]) -> DirectoryAdapter:
     return SandboxDirectory.from_settings(settings)
 
 
+def _entra_id(settings: Mapping[str, Any]) -> DirectoryAdapter:
+    from .entra_id import EntraIdDirectory
+
+    return EntraIdDirectory.from_settings(settings)
+
+
 # name -> factory; an adapter's heavy imports happen only when a client uses it.
 ADAPTERS: dict[str, Callable[[Mapping[str, Any]], DirectoryAdapter]] = {
     "sandbox": _sandbox,
+    "entra_id": _entra_id,
 }
 
 

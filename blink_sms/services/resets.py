@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from directory_adapters import DirectoryError, PasswordRejected
+from directory_adapters import DirectoryError, OperationNotSupported, PasswordRejected
 
 from .. import otp
 from ..context import Blink
@@ -437,7 +437,11 @@ def perform(app: Blink, request_id: int, *, retries_left: int) -> None:
             if user.sms_opted_out or user.phone is None:
                 raise SmsError("the user opted out of SMS", permanent=True)
             if request.kind is RequestKind.UNLOCK:
-                app.directories.for_client(user.client).unlock(user.directory_id)
+                try:
+                    app.directories.for_client(user.client).unlock(user.directory_id)
+                except OperationNotSupported:
+                    _offer_reset(app, session, request)
+                    return
                 body = translate(language_of(user), texts.UNLOCKED)
                 send_sms(app, session, user, body, purpose="unlocked", request=request)
             else:
@@ -468,3 +472,19 @@ def _apologise(app: Blink, session: Session, request: ResetRequest) -> None:
         send_sms(app, session, user, body, purpose="apology", request=request)
     except SmsError as err:
         log.error("apology SMS failed", error_code=error_code_of(err))
+
+
+def _offer_reset(app: Blink, session: Session, request: ResetRequest) -> None:
+    """The directory has no unlock (Entra ID): say so and offer RESET, which ends a lockout.
+
+    Not an apology: nothing went wrong, the user is told what works instead.
+    """
+    log.info("directory cannot unlock; offering RESET instead")
+    _finish(session, request, RequestStatus.FAILED, error_code="unlock_not_supported")
+    session.commit()
+    user = request.user
+    body = translate(language_of(user), texts.UNLOCK_NOT_SUPPORTED)
+    try:
+        send_sms(app, session, user, body, purpose="unlock_not_supported", request=request)
+    except SmsError as err:
+        log.error("unlock-not-supported SMS failed", error_code=error_code_of(err))
