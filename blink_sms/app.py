@@ -11,6 +11,7 @@ from . import logging as blink_logging
 from .context import EXTENSION, Blink
 from .crypto import SecretBox
 from .db import Database
+from .messaging.email import build_email_sender
 from .messaging.sms import ConsoleSender, SmsSender, TwilioSender
 from .queue import InProcessQueue, JobQueue, RqQueue
 from .settings import Settings
@@ -48,6 +49,7 @@ def build_services(app: Flask, settings: Settings) -> Blink:
         queue=queue,
         sms=_sms_sender(settings),
         redis=redis,
+        email=build_email_sender(settings),
     )
 
 

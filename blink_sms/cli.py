@@ -78,6 +78,9 @@ def worker(clients: tuple[str, ...], burst: bool) -> None:
         if missing:
             raise click.ClickException(f"no such client: {', '.join(sorted(missing))}")
         names = [f"client-{slug}" for slug in slugs] or ["default"]
+        if not clients:
+            # Activation and notice emails (blink_sms.services.invitations.EMAIL_QUEUE).
+            names.append("email")
         queues = [Queue(name, connection=services.redis) for name in names]
         # SimpleWorker runs jobs in this process: the app, its database pool and the
         # directory connections are built once and reused by every job.
@@ -188,9 +191,13 @@ def simulate(url: str, from_: str, to: str, body: str, auth_token: str, account_
 
 
 def _register() -> None:
+    from .commands.branding import branding
     from .commands.clients import clients
+    from .commands.users import users
 
     cli.add_command(clients)
+    cli.add_command(users)
+    cli.add_command(branding)
 
 
 _register()

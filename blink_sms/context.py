@@ -15,6 +15,7 @@ from directory_adapters import DirectoryAdapter, create_adapter
 
 from .crypto import SecretBox
 from .db import Database
+from .messaging.email import EmailSender
 from .messaging.sms import SmsSender
 from .queue import JobQueue
 from .settings import Settings
@@ -55,6 +56,7 @@ class Blink:
     queue: JobQueue
     sms: SmsSender | None
     redis: Redis[bytes] | None = None
+    email: EmailSender | None = None
     directories: Directories = field(init=False)
 
     def __post_init__(self) -> None:

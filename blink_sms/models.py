@@ -127,6 +127,13 @@ class Client(Base):
     resets_per_hour: Mapped[int] = mapped_column(Integer, default=3)
     resets_per_day: Mapped[int] = mapped_column(Integer, default=10)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Branding of the activation email and pages; None falls back to the product's own.
+    brand_name: Mapped[str | None] = mapped_column(String(100))
+    brand_logo_url: Mapped[str | None] = mapped_column(String(500))
+    brand_color: Mapped[str | None] = mapped_column(String(7))  # "#rrggbb"
+    email_message: Mapped[str | None] = mapped_column(Text)  # the MSP's own paragraph
+    support_email: Mapped[str | None] = mapped_column(String(320))
+    invitation_hours: Mapped[int] = mapped_column(Integer, default=72, server_default="72")
 
     users: Mapped[list[User]] = relationship(back_populates="client")
 
@@ -257,3 +264,63 @@ def _audit_is_append_only(session: Session, flush_context: object, instances: ob
     for obj in (*session.dirty, *session.deleted):
         if isinstance(obj, AuditEvent) and (obj in session.deleted or session.is_modified(obj)):
             raise ValueError("audit events are append-only")
+
+
+class Invitation(Base):
+    """An activation link sent by email. Only a SHA-256 of its token is stored.
+
+    The token is made inside the email job (:mod:`blink_sms.services.invitations`),
+    so ``token_hash`` is empty until the email is on its way. An invitation is open
+    until it is used, revoked (a newer invitation, Reset User) or expired.
+    """
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        # At most one open invitation per user: a new one revokes the old in the same
+        # transaction, and two admins inviting at once cannot both leave one open.
+        Index(
+            "uq_invitations_one_open_per_user",
+            "user_id",
+            unique=True,
+            sqlite_where=text("used_at IS NULL AND revoked_at IS NULL"),
+            postgresql_where=text("used_at IS NULL AND revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    email_status: Mapped[str] = mapped_column(String(16), default="queued")
+    email_error: Mapped[str | None] = mapped_column(String(200))
+    email_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The number the user entered last (E.164), until a code proves it is theirs.
+    phone: Mapped[str | None] = mapped_column(String(20))
+    # Wrong codes over every code of this invitation: a new code does not reset it.
+    code_failures: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+    user: Mapped[User] = relationship()
+
+
+class VerificationCode(Base):
+    """A 6-digit code texted to a candidate number; stored as a keyed hash only."""
+
+    __tablename__ = "verification_codes"
+    __table_args__ = (
+        Index("ix_verification_codes_invitation_created", "invitation_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when the code can no longer be used, with the reason in ``outcome``.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(16))

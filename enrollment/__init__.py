@@ -1,4 +1,4 @@
-"""Activation links, enrollment pages and phone verification (not built yet)."""
+"""Activation links, enrollment pages and phone verification (``/enroll/...``)."""
 
 from __future__ import annotations
 
@@ -6,4 +6,6 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to mount until the enrollment pages exist."""
+    from .views import bp
+
+    app.register_blueprint(bp)

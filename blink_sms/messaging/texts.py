@@ -54,3 +54,11 @@ UNLOCK_NOT_SUPPORTED = N_(
 )
 # Reply when a user who had opted out of messages (STOP) opts in again.
 OPTED_IN = N_("You will receive our messages again. Reply RESET for a new password.")
+# Translators: {code} is the 6-digit verification code sent during enrollment.
+VERIFICATION_CODE = N_(
+    "Your verification code is {code}. It works for 10 minutes. Never share it with anyone."
+)
+# Sent when a phone has just been bound. Keep RESET in English capitals: it is the command.
+WELCOME = N_(
+    "Your phone is set up. Save this number: text RESET to it whenever you need a new password."
+)

@@ -18,7 +18,12 @@ TEXTS = {
     for name, value in vars(texts).items()
     if name.isupper() and not name.startswith("_") and isinstance(value, str)
 }
-PARAMS = {"password": "Kp7#mxR4Ta", "support": "+31 20 123 4567", "wait": "45 minutes"}
+PARAMS = {
+    "password": "Kp7#mxR4Ta",
+    "support": "+31 20 123 4567",
+    "wait": "45 minutes",
+    "code": "123456",
+}
 KEYWORDS = ("RESET", "UNLOCK")
 
 # GSM 03.38 basic character set, without ESC: one septet per character. Deliberately a
@@ -55,7 +60,7 @@ def rendered(language: str) -> dict[str, str]:
 
 
 def test_there_are_texts() -> None:
-    assert len(TEXTS) == 12
+    assert len(TEXTS) == 14
     assert {"OTP", "OTP_NO_CHANGE", "RATE_LIMITED", "APOLOGY", "HELP"} <= set(TEXTS)
 
 

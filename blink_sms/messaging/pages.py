@@ -1,0 +1,125 @@
+"""What people read on a screen (emails, enrollment pages): branding and languages.
+
+The SMS texts live in the ``messages`` catalogs (GSM-7, one SMS each); these longer
+texts have their own gettext domain, ``web``, in the same ``translations/`` folder.
+Templates call ``_("Hello {name}", name=...)``: the English text is the msgid and
+``str.format`` fills it in after translation. To refresh the catalogs, write a
+mapping file ``web.cfg`` listing ``[python: blink_sms/services/invitations.py]``,
+``[python: enrollment/**.py]``, ``[jinja2: blink_sms/messaging/templates/**.html]``,
+``[jinja2: blink_sms/messaging/templates/**.txt]`` and
+``[jinja2: enrollment/templates/**.html]``, then, from the repository root::
+
+    pybabel extract --no-location -F web.cfg -k _ \
+        -o blink_sms/messaging/translations/web.pot .
+    pybabel update --no-fuzzy-matching --ignore-obsolete -D web \
+        -i blink_sms/messaging/translations/web.pot -d blink_sms/messaging/translations
+
+and translate the new entries (not SMS: any character is fine here).
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from io import BytesIO
+from typing import TYPE_CHECKING
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from .i18n import DEFAULT_LANGUAGE, normalize_language
+
+if TYPE_CHECKING:
+    from ..models import Client
+
+DOMAIN = "web"
+DEFAULT_COLOR = "#1f5fbf"
+HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+Gettext = Callable[..., str]
+
+
+@functools.cache
+def _catalog(language: str) -> gettext.NullTranslations:
+    if language == DEFAULT_LANGUAGE:
+        return gettext.NullTranslations()
+    po_file = resources.files(__package__).joinpath(
+        "translations", language, "LC_MESSAGES", f"{DOMAIN}.po"
+    )
+    with po_file.open("rb") as source:
+        catalog = read_po(source, locale=language, domain=DOMAIN)
+    compiled = BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    translations: gettext.NullTranslations = Translations(fp=compiled, domain=DOMAIN)
+    return translations
+
+
+def gettext_for(language: str) -> Gettext:
+    """``_(text, **params)`` for ``language``: translated, then ``str.format``-ed."""
+    catalog = _catalog(normalize_language(language))
+
+    def _(message: str, **params: object) -> str:
+        translated = catalog.gettext(message)
+        return translated.format(**params) if params else translated
+
+    return _
+
+
+@dataclass(frozen=True)
+class Branding:
+    """How a client's emails and pages look; every part may be set per client."""
+
+    name: str
+    color: str
+    logo_url: str | None
+    message: str | None
+    support_email: str | None
+    support_contact: str
+
+    @classmethod
+    def of(cls, client: Client) -> Branding:
+        color = (
+            client.brand_color
+            if client.brand_color and HEX_COLOR.match(client.brand_color)
+            else None
+        )
+        return cls(
+            name=client.brand_name or client.name,
+            color=(color or DEFAULT_COLOR).lower(),
+            logo_url=client.brand_logo_url,
+            message=client.email_message,
+            support_email=client.support_email,
+            support_contact=client.support_contact,
+        )
+
+    @property
+    def on_color(self) -> str:
+        """Black or white, whichever reads better on :attr:`color` (WCAG luminance)."""
+        channels = [int(self.color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+        return "#000000" if luminance > 0.179 else "#ffffff"
+
+    @property
+    def support(self) -> str:
+        """How to reach the help desk, in one phrase."""
+        return self.support_email or self.support_contact
+
+
+@functools.cache
+def email_templates() -> Environment:
+    """The Jinja environment of the email templates (``.html`` escaped, ``.txt`` not)."""
+    return Environment(
+        loader=PackageLoader(__package__ or "blink_sms.messaging", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )

@@ -1,0 +1,443 @@
+"""Enrollment: the activation link, the mobile number, the SMS code, the binding.
+
+The pages in :mod:`enrollment` are thin; every rule is here:
+
+- a link is found by the SHA-256 of its token; unknown → not found, used/revoked/
+  expired → gone, too many wrong codes → locked;
+- a number must be valid for the chosen country and a mobile (or mobile-capable)
+  number; it is stored in E.164; one bound to anybody is refused without saying to whom;
+- a code is 6 random digits, stored as a keyed hash, valid 10 minutes; 5 wrong codes
+  over the whole invitation end it (a new code does not reset the count); at most
+  3 codes per invitation per hour, one per minute, and 5 per number per day over
+  every invitation (a link cannot be used to text a stranger over and over);
+- the binding is one UPDATE of ``users.phone``: its unique constraint decides when
+  two people race for one number.
+
+Every step writes an audit event; codes and tokens never appear in one.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import phonenumbers
+import structlog
+from phonenumbers import PhoneNumberType
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..context import Blink
+from ..crypto import mask_phone
+from ..messaging import texts
+from ..messaging.i18n import translate
+from ..messaging.sms import OutgoingSms, SmsError
+from ..models import (
+    Invitation,
+    OutboundMessage,
+    User,
+    UserStatus,
+    VerificationCode,
+    utcnow,
+)
+from . import audit, throttle
+from .invitations import EMAIL_QUEUE, is_open, send_phone_bound_email, token_hash
+from .resets import error_code_of, language_of, send_sms
+
+log = structlog.get_logger(__name__)
+
+CODE_DIGITS = 6
+CODE_TTL = timedelta(minutes=10)
+MAX_CODE_FAILURES = 5
+CODES_PER_HOUR = 3
+RESEND_COOLDOWN = timedelta(seconds=60)
+CODES_PER_NUMBER_PER_DAY = 5
+MAX_NUMBER_INPUT = 32
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+_MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
+_NOT_TEXTABLE = (
+    PhoneNumberType.PREMIUM_RATE,
+    PhoneNumberType.TOLL_FREE,
+    PhoneNumberType.SHARED_COST,
+)
+
+
+# --- the link ---------------------------------------------------------------------------------
+
+
+class LinkProblem(StrEnum):
+    NOT_FOUND = "not_found"  # malformed or unknown: HTTP 404
+    GONE = "gone"  # used, revoked or expired: HTTP 410
+    LOCKED = "locked"  # too many wrong codes: HTTP 410
+
+
+@dataclass(frozen=True)
+class BadLink:
+    problem: LinkProblem
+    invitation: Invitation | None = None
+
+
+def find_invitation(
+    session: Session, token: str, *, now: datetime, for_update: bool = False
+) -> Invitation | BadLink:
+    """The open invitation of ``token``, or why there is none. Reads only."""
+    if not _TOKEN.match(token):
+        return BadLink(LinkProblem.NOT_FOUND)
+    query = select(Invitation).where(Invitation.token_hash == token_hash(token))
+    if for_update:
+        query = query.with_for_update()
+    invitation = session.execute(query).scalar_one_or_none()
+    if invitation is None:
+        return BadLink(LinkProblem.NOT_FOUND)
+    if not is_open(invitation, now) or invitation.user.status is UserStatus.DISABLED:
+        return BadLink(LinkProblem.GONE, invitation)
+    if invitation.code_failures >= MAX_CODE_FAILURES:
+        return BadLink(LinkProblem.LOCKED, invitation)
+    return invitation
+
+
+# --- the number -------------------------------------------------------------------------------
+
+
+class NumberProblem(StrEnum):
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+    INVALID = "invalid"
+    LANDLINE = "landline"
+    NOT_TEXTABLE = "not_textable"  # premium-rate, toll-free, shared-cost, pagers...
+    TAKEN = "taken"  # bound to somebody (we do not say who)
+
+
+def parse_mobile(raw: str, region: str) -> str | NumberProblem:  # noqa: PLR0911 - one per problem
+    """``raw`` as an E.164 mobile number, read as a number of ``region`` unless it
+    starts with +; or what is wrong with it."""
+    raw = raw.strip()
+    if not raw:
+        return NumberProblem.EMPTY
+    if len(raw) > MAX_NUMBER_INPUT:
+        return NumberProblem.TOO_LONG
+    try:
+        number = phonenumbers.parse(raw, region.upper())
+    except phonenumbers.NumberParseException:
+        return NumberProblem.INVALID
+    if not phonenumbers.is_valid_number(number):
+        return NumberProblem.INVALID
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.FIXED_LINE:
+        return NumberProblem.LANDLINE
+    if kind not in _MOBILE_TYPES:
+        return NumberProblem.NOT_TEXTABLE
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def display_number(e164: str) -> str:
+    """+31612345678 → "+31 6 12345678": the number as people write it."""
+    number = phonenumbers.parse(e164, None)
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
+
+
+# --- codes ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodeState:
+    """What the code page shows: the live code (if any) and when another may be sent."""
+
+    code: VerificationCode | None
+    resend_in: timedelta  # zero when a new code may be sent now
+    sent_this_hour: int
+    failures_left: int
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    code_id: int
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    retry_after: timedelta
+    per_number: bool = False
+
+
+@dataclass(frozen=True)
+class SendFailed:
+    permanent: bool
+
+
+@dataclass(frozen=True)
+class Refused:
+    problem: NumberProblem
+
+
+SendOutcome = CodeSent | RateLimited | SendFailed | Refused
+
+
+def _live_code(session: Session, invitation: Invitation) -> VerificationCode | None:
+    return session.execute(
+        select(VerificationCode)
+        .where(VerificationCode.invitation_id == invitation.id, VerificationCode.ended_at.is_(None))
+        .order_by(VerificationCode.created_at.desc(), VerificationCode.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def code_state(session: Session, invitation: Invitation, *, now: datetime) -> CodeState:
+    recent = list(
+        session.execute(
+            select(VerificationCode.created_at)
+            .where(
+                VerificationCode.invitation_id == invitation.id,
+                VerificationCode.created_at > now - timedelta(hours=1),
+            )
+            .order_by(VerificationCode.created_at)
+        ).scalars()
+    )
+    wait = timedelta(0)
+    if recent:
+        wait = max(wait, recent[-1] + RESEND_COOLDOWN - now)
+    if len(recent) >= CODES_PER_HOUR:
+        wait = max(wait, recent[-CODES_PER_HOUR] + timedelta(hours=1) - now)
+    code = _live_code(session, invitation)
+    if code is not None and code.expires_at <= now:
+        code = None
+    return CodeState(
+        code=code,
+        resend_in=wait,
+        sent_this_hour=len(recent),
+        failures_left=max(0, MAX_CODE_FAILURES - invitation.code_failures),
+    )
+
+
+def _code_hash(app: Blink, invitation: Invitation, phone: str, code: str) -> str:
+    # Keyed: six digits are a million guesses for anyone holding a plain hash.
+    return app.secrets.keyed_hash(f"enrollment-code:{invitation.id}:{phone}:{code}")
+
+
+def _end(code: VerificationCode, outcome: str, now: datetime) -> None:
+    code.ended_at, code.outcome = now, outcome
+
+
+def _audit(session: Session, invitation: Invitation, action: str, **detail: Any) -> None:
+    audit.record(
+        session,
+        action,
+        actor=f"enrollment:user:{invitation.user_id}",
+        client_id=invitation.user.client_id,
+        user_id=invitation.user_id,
+        invitation_id=invitation.id,
+        **detail,
+    )
+
+
+def submit_number(
+    app: Blink, session: Session, invitation: Invitation, raw: str, region: str, *, now: datetime
+) -> SendOutcome:
+    """Step 1: check the number and text it a code. Commits."""
+    parsed = parse_mobile(raw, region)
+    if isinstance(parsed, NumberProblem):
+        _audit(session, invitation, "enrollment.number_refused", reason=parsed.value)
+        session.commit()
+        return Refused(parsed)
+    taken = session.execute(
+        select(User.id).where(User.phone == parsed, User.id != invitation.user_id)
+    ).first()
+    if taken:
+        _audit(
+            session,
+            invitation,
+            "enrollment.number_refused",
+            reason=NumberProblem.TAKEN.value,
+            phone=mask_phone(parsed),
+        )
+        session.commit()
+        return Refused(NumberProblem.TAKEN)
+    invitation.phone = parsed
+    return send_code(app, session, invitation, now=now)
+
+
+def send_code(
+    app: Blink, session: Session, invitation: Invitation, *, now: datetime
+) -> SendOutcome:
+    """Text a new code to the invitation's candidate number, within the limits. Commits."""
+    phone = invitation.phone
+    if phone is None:
+        return Refused(NumberProblem.EMPTY)
+    state = code_state(session, invitation, now=now)
+    if state.resend_in > timedelta(0):
+        _audit(session, invitation, "enrollment.code_rate_limited", scope="invitation")
+        session.commit()
+        return RateLimited(state.resend_in)
+    if not throttle.allow(
+        session,
+        f"enroll-code:{app.secrets.keyed_hash(phone)}",
+        limit=CODES_PER_NUMBER_PER_DAY,
+        window=timedelta(days=1),
+        now=now,
+    ):
+        _audit(session, invitation, "enrollment.code_rate_limited", scope="number")
+        session.commit()
+        return RateLimited(timedelta(days=1), per_number=True)
+    previous = _live_code(session, invitation)
+    if previous is not None:
+        _end(previous, "replaced", now)
+    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    record = VerificationCode(
+        invitation_id=invitation.id,
+        phone=phone,
+        code_hash=_code_hash(app, invitation, phone, code),
+        created_at=now,
+        expires_at=now + CODE_TTL,
+    )
+    session.add(record)
+    session.flush()
+    _audit(session, invitation, "enrollment.code_sent", code_id=record.id, phone=mask_phone(phone))
+    session.commit()
+    body = translate(language_of(invitation.user), texts.VERIFICATION_CODE, code=code)
+    del code
+    try:
+        _text_candidate(app, session, invitation, phone, body)
+    except SmsError as err:
+        _end(record, "not_sent", utcnow())
+        _audit(session, invitation, "enrollment.code_not_sent", error_code=error_code_of(err))
+        session.commit()
+        log.warning("verification code not sent", error_code=error_code_of(err))
+        return SendFailed(permanent=err.permanent)
+    return CodeSent(record.id)
+
+
+def _text_candidate(
+    app: Blink, session: Session, invitation: Invitation, phone: str, body: str
+) -> None:
+    """Text a number that is not bound yet: the one exception to "enrolled numbers only",
+    allowed for a code tied to an open activation link and limited by :func:`send_code`."""
+    if app.sms is None:
+        raise SmsError("SMS sending is off: Twilio credentials are not configured", permanent=True)
+    client = invitation.user.client
+    record = OutboundMessage(user_id=invitation.user_id, purpose="verification", status="sending")
+    session.add(record)
+    session.commit()
+    try:
+        sid = app.sms.send(
+            OutgoingSms(
+                to=phone,
+                body=body,
+                from_=client.sender_number,
+                messaging_service_sid=(
+                    client.messaging_service_sid or app.settings.twilio_messaging_service_sid
+                ),
+                status_callback=app.status_callback_url if app.settings.twilio_configured else None,
+            )
+        )
+    except SmsError as err:
+        record.status, record.error_code = "failed", str(err.code or "")
+        session.commit()
+        raise
+    record.sid, record.status = sid, "sent"
+    session.commit()
+
+
+# --- the code and the binding -----------------------------------------------------------------
+
+
+class CodeProblem(StrEnum):
+    MALFORMED = "malformed"  # not six digits: not counted as a try
+    WRONG = "wrong"
+    EXPIRED = "expired"
+    NO_CODE = "no_code"
+    LOCKED = "locked"
+    TAKEN = "taken"  # somebody bound the number first
+
+
+@dataclass(frozen=True)
+class CodeRejected:
+    problem: CodeProblem
+    failures_left: int = 0
+
+
+@dataclass(frozen=True)
+class Bound:
+    user_id: int
+
+
+VerifyOutcome = Bound | CodeRejected
+
+
+def verify_code(  # noqa: PLR0911 - one return per outcome reads best
+    app: Blink, session: Session, invitation: Invitation, raw: str, *, now: datetime
+) -> VerifyOutcome:
+    """Step 2: check the code; on success bind the phone and use the invitation. Commits."""
+    digits = re.sub(r"[\s-]", "", raw)
+    left = MAX_CODE_FAILURES - invitation.code_failures
+    if left <= 0:
+        return CodeRejected(CodeProblem.LOCKED)
+    code = _live_code(session, invitation)
+    if code is None:
+        return CodeRejected(CodeProblem.NO_CODE, left)
+    if code.expires_at <= now:
+        _end(code, "expired", now)
+        _audit(session, invitation, "enrollment.code_expired", code_id=code.id)
+        session.commit()
+        return CodeRejected(CodeProblem.EXPIRED, left)
+    if not re.fullmatch(rf"\d{{{CODE_DIGITS}}}", digits):
+        return CodeRejected(CodeProblem.MALFORMED, left)
+    expected = _code_hash(app, invitation, code.phone, digits)
+    if not hmac.compare_digest(expected, code.code_hash):
+        invitation.code_failures += 1
+        left -= 1
+        _audit(session, invitation, "enrollment.code_rejected", code_id=code.id, tries_left=left)
+        if left <= 0:
+            _end(code, "failed", now)
+            _audit(session, invitation, "enrollment.locked")
+            session.commit()
+            return CodeRejected(CodeProblem.LOCKED)
+        session.commit()
+        return CodeRejected(CodeProblem.WRONG, left)
+    return _bind(app, session, invitation, code, now=now)
+
+
+def _bind(
+    app: Blink, session: Session, invitation: Invitation, code: VerificationCode, *, now: datetime
+) -> VerifyOutcome:
+    user = invitation.user
+    try:
+        with session.begin_nested():
+            user.phone, user.status = code.phone, UserStatus.ACTIVE
+            session.flush()
+    except IntegrityError:
+        # The unique constraint on users.phone: somebody bound this number first.
+        session.refresh(user)
+        _end(code, "taken", now)
+        _audit(session, invitation, "enrollment.number_refused", reason=NumberProblem.TAKEN.value)
+        session.commit()
+        return CodeRejected(CodeProblem.TAKEN)
+    _end(code, "used", now)
+    invitation.used_at = now
+    _audit(session, invitation, "enrollment.phone_bound", phone=mask_phone(code.phone))
+    session.commit()
+    log.info("phone bound", user_id=user.id)
+    _welcome(app, session, user, invitation.id)
+    return Bound(user.id)
+
+
+def _welcome(app: Blink, session: Session, user: User, invitation_id: int) -> None:
+    """The welcome SMS from the gateway number, and the "a phone was bound" email."""
+    try:
+        send_sms(app, session, user, translate(language_of(user), texts.WELCOME), purpose="welcome")
+    except SmsError as err:
+        log.warning("welcome SMS not sent", error_code=error_code_of(err))
+    try:
+        app.queue.enqueue(
+            EMAIL_QUEUE,
+            send_phone_bound_email,
+            invitation_id,
+            job_id=f"phone-bound-{invitation_id}",
+        )
+    except Exception as err:  # Redis down: the binding stands; the log says what was missed
+        log.error("cannot enqueue the phone-bound email", error=type(err).__name__)

@@ -1,0 +1,353 @@
+"""Activation invitations: create, revoke, and the email jobs.
+
+Token scheme: the link's token is 32 random bytes (256 bits) made *inside* the email
+job, which stores its SHA-256 and puts the token in the email, then forgets it. Job
+arguments are the invitation id only; the database only ever holds the hash, so
+neither Redis, the database nor ``BLINK_SECRET_KEY`` can rebuild a working link.
+A retried job makes a new token (the old one was never delivered). An invitation
+is open until used, revoked (a newer invitation, Reset User) or expired.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+import structlog
+from babel.dates import format_timedelta
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..context import Blink
+from ..crypto import mask_phone
+from ..messaging.email import EmailError, OutgoingEmail
+from ..messaging.pages import Branding, email_templates, gettext_for
+from ..models import Invitation, User, UserStatus, utcnow
+from . import audit
+from .resets import RetryLater, language_of
+
+log = structlog.get_logger(__name__)
+
+EMAIL_QUEUE = "email"
+TOKEN_BYTES = 32
+
+
+class InvitationRefused(Exception):
+    """The user cannot be invited now; the message says why, for an administrator."""
+
+
+def token_hash(token: str) -> str:
+    """The stored form of a link token. The token has 256 bits: a plain SHA-256 is enough."""
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def is_open(invitation: Invitation, now: datetime) -> bool:
+    return (
+        invitation.used_at is None and invitation.revoked_at is None and invitation.expires_at > now
+    )
+
+
+def enrollment_url(app: Blink, token: str) -> str:
+    return f"{app.settings.public_url}/enroll/{token}"
+
+
+def _revoke_open(session: Session, user: User, *, reason: str, actor: str, now: datetime) -> None:
+    rows = session.execute(
+        select(Invitation)
+        .where(
+            Invitation.user_id == user.id,
+            Invitation.used_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
+        .with_for_update()
+    ).scalars()
+    for invitation in rows:
+        invitation.revoked_at, invitation.revoked_reason = now, reason
+        audit.record(
+            session,
+            "invitation.revoked",
+            actor=actor,
+            client_id=user.client_id,
+            user_id=user.id,
+            invitation_id=invitation.id,
+            reason=reason,
+        )
+    session.flush()  # free the one-open-invitation index before a new row goes in
+
+
+def _check_can_invite(app: Blink, user: User) -> None:
+    if app.email is None:
+        raise InvitationRefused("email is off: set BLINK_SMTP_URL and BLINK_MAIL_FROM")
+    if user.status is UserStatus.DISABLED:
+        raise InvitationRefused(f"{user.username} is disabled")
+    if not user.email:
+        raise InvitationRefused(f"{user.username} has no email address (users set-email)")
+    if not user.client.sender_number:
+        raise InvitationRefused(
+            f"client {user.client.slug} has no sender number: users would not know "
+            "which number to text"
+        )
+
+
+def invite(app: Blink, session: Session, user: User, *, actor: str) -> Invitation:
+    """Send ``user`` a new activation email; open invitations are revoked. Commits.
+
+    An active user keeps their phone: use :func:`reset_user` to start over.
+    """
+    if user.status is UserStatus.ACTIVE:
+        raise InvitationRefused(f"{user.username} is already active: use reset-user")
+    _check_can_invite(app, user)
+    return _create_and_send(app, session, user, actor=actor, reason="superseded")
+
+
+def reset_user(app: Blink, session: Session, user: User, *, actor: str) -> Invitation:
+    """ "Reset User": unbind the phone, revoke open invitations, send a new one. Commits."""
+    _check_can_invite(app, user)
+    if user.phone is not None:
+        audit.record(
+            session,
+            "user.phone_unbound",
+            actor=actor,
+            client_id=user.client_id,
+            user_id=user.id,
+            phone=mask_phone(user.phone),
+        )
+        user.phone = None
+    return _create_and_send(app, session, user, actor=actor, reason="reset_user")
+
+
+def _create_and_send(
+    app: Blink, session: Session, user: User, *, actor: str, reason: str
+) -> Invitation:
+    now = utcnow()
+    _revoke_open(session, user, reason=reason, actor=actor, now=now)
+    invitation = Invitation(
+        user_id=user.id,
+        actor=actor,
+        created_at=now,
+        expires_at=now + timedelta(hours=user.client.invitation_hours),
+        email_status="queued",
+    )
+    session.add(invitation)
+    user.status = UserStatus.INVITED
+    session.flush()
+    audit.record(
+        session,
+        "invitation.created",
+        actor=actor,
+        client_id=user.client_id,
+        user_id=user.id,
+        invitation_id=invitation.id,
+    )
+    session.commit()
+    try:
+        app.queue.enqueue(
+            EMAIL_QUEUE,
+            send_activation_email,
+            invitation.id,
+            job_id=f"invitation-{invitation.id}",
+        )
+    except Exception as err:  # Redis down: say so in `users list` rather than hide it
+        log.error("cannot enqueue activation email", error=type(err).__name__)
+        invitation.email_status, invitation.email_error = "failed", "queue unavailable"
+        session.commit()
+    return invitation
+
+
+# --- the jobs ---------------------------------------------------------------------------------
+
+
+def _job_logging() -> None:
+    from ..queue import current_job_id
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(job_id=current_job_id())
+
+
+def send_activation_email(invitation_id: int) -> None:
+    """Job: make the link's token and email it (see :func:`deliver_activation`)."""
+    from ..context import blink
+    from ..queue import retries_left
+
+    _job_logging()
+    deliver_activation(blink(), invitation_id, retries_left=retries_left())
+
+
+def send_phone_bound_email(invitation_id: int) -> None:
+    """Job: tell the user by email that the invitation bound a phone to their account."""
+    from ..context import blink
+    from ..queue import retries_left
+
+    _job_logging()
+    deliver_phone_bound_notice(blink(), invitation_id, retries_left=retries_left())
+
+
+def _mark_failed(session: Session, invitation: Invitation, error: str) -> None:
+    invitation.token_hash = None  # nobody received the link
+    invitation.email_status, invitation.email_error = "failed", error[:200]
+    audit.record(
+        session,
+        "invitation.email_failed",
+        actor="system",
+        client_id=invitation.user.client_id,
+        user_id=invitation.user_id,
+        invitation_id=invitation.id,
+        error=error[:200],
+    )
+    session.commit()
+    log.error("activation email failed", invitation_id=invitation.id, error=error)
+
+
+def deliver_activation(app: Blink, invitation_id: int, *, retries_left: int) -> None:
+    """Make a fresh token, store its hash, email the link. Safe to run again."""
+    structlog.contextvars.bind_contextvars(invitation_id=invitation_id)
+    with app.db.session() as session:
+        invitation = session.get(Invitation, invitation_id)
+        now = utcnow()
+        if invitation is None or not is_open(invitation, now):
+            log.info("invitation is no longer open; no email sent")
+            return
+        if invitation.email_status == "sent":
+            log.info("activation email already sent")
+            return
+        user = invitation.user
+        if app.email is None:
+            _mark_failed(session, invitation, "email is off")
+            return
+        if not user.email:
+            _mark_failed(session, invitation, "no email address")
+            return
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        invitation.token_hash = token_hash(token)
+        invitation.expires_at = now + timedelta(hours=user.client.invitation_hours)
+        invitation.email_status = "sending"
+        session.commit()
+        message = render_activation(app, user, enrollment_url(app, token))
+        del token
+        try:
+            app.email.send(message)
+        except EmailError as err:
+            if not err.permanent and retries_left > 0:
+                log.warning("activation email will be retried", error=err.message)
+                invitation.email_status, invitation.email_error = "retrying", err.message[:200]
+                session.commit()
+                raise RetryLater("smtp") from None
+            _mark_failed(session, invitation, err.message)
+            return
+        invitation.email_status, invitation.email_error = "sent", None
+        invitation.email_sent_at = utcnow()
+        audit.record(
+            session,
+            "invitation.email_sent",
+            actor="system",
+            client_id=user.client_id,
+            user_id=user.id,
+            invitation_id=invitation.id,
+        )
+        session.commit()
+        log.info("activation email sent")
+
+
+def deliver_phone_bound_notice(app: Blink, invitation_id: int, *, retries_left: int) -> None:
+    """Email the user that a used invitation bound a phone ("changed" if one was before)."""
+    with app.db.session() as session:
+        invitation = session.get(Invitation, invitation_id)
+        if invitation is None or invitation.used_at is None or invitation.phone is None:
+            return
+        user = invitation.user
+        if not user.email or app.email is None:
+            log.info("no email for the phone-bound notice")
+            return
+        changed = (
+            session.execute(
+                select(Invitation.id).where(
+                    Invitation.user_id == user.id,
+                    Invitation.used_at.is_not(None),
+                    Invitation.id < invitation.id,
+                )
+            ).first()
+            is not None
+        )
+        message = render_phone_bound(user, invitation, changed=changed)
+        try:
+            app.email.send(message)
+        except EmailError as err:
+            if not err.permanent and retries_left > 0:
+                raise RetryLater("smtp") from None
+            log.error("phone-bound notice failed", error=err.message)
+            return
+        audit.record(
+            session,
+            "notice.phone_bound_sent",
+            actor="system",
+            client_id=user.client_id,
+            user_id=user.id,
+            invitation_id=invitation.id,
+        )
+        session.commit()
+
+
+# --- the emails -------------------------------------------------------------------------------
+
+
+def _render(name: str, language: str, **context: object) -> tuple[str, str]:
+    env = email_templates()
+    _ = gettext_for(language)
+    html = env.get_template(f"email/{name}.html").render(_=_, lang=language, **context)
+    text = env.get_template(f"email/{name}.txt").render(_=_, lang=language, **context)
+    return html, text
+
+
+def render_activation(app: Blink, user: User, link: str) -> OutgoingEmail:
+    language = language_of(user)
+    brand = Branding.of(user.client)
+    _ = gettext_for(language)
+    valid_for = format_timedelta(
+        timedelta(hours=user.client.invitation_hours), format="long", locale=language
+    )
+    html, text = _render(
+        "activation",
+        language,
+        brand=brand,
+        user=user,
+        link=link,
+        valid_for=valid_for,
+        subject=_("Set up password reset by text for your {client} account", client=brand.name),
+    )
+    return OutgoingEmail(
+        to=user.email or "",
+        subject=_("Set up password reset by text for your {client} account", client=brand.name),
+        text=text,
+        html=html,
+        from_name=brand.name,
+        reply_to=brand.support_email,
+    )
+
+
+def render_phone_bound(user: User, invitation: Invitation, *, changed: bool) -> OutgoingEmail:
+    language = language_of(user)
+    brand = Branding.of(user.client)
+    _ = gettext_for(language)
+    subject = (
+        _("The phone for your password resets was changed")
+        if changed
+        else _("A phone was registered for your password resets")
+    )
+    html, text = _render(
+        "phone_bound",
+        language,
+        brand=brand,
+        user=user,
+        phone=mask_phone(invitation.phone),
+        changed=changed,
+        subject=subject,
+    )
+    return OutgoingEmail(
+        to=user.email or "",
+        subject=subject,
+        text=text,
+        html=html,
+        from_name=brand.name,
+        reply_to=brand.support_email,
+    )

@@ -1,0 +1,200 @@
+"""``blink-sms users``: import from the directory, invite, Reset User, set-email, list."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, text
+
+from blink_sms.cli import cli
+from directory_adapters.sandbox import SandboxDirectory
+from tests.enrollment.smtp import SmtpServer
+
+KEY = secrets.token_urlsafe(32)
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> SandboxDirectory:
+    sandbox = SandboxDirectory(tmp_path / "directory.sqlite")
+    sandbox.add_user("ann", "Ann Archer", email="ann@contoso.example", groups=["Sales"])
+    sandbox.add_user("ben", "Ben Baker", email="ben@contoso.example", groups=["Sales"], ou="Staff")
+    sandbox.add_user("cid", "Cid Cole", groups=["Sales"])  # no email
+    sandbox.add_user(
+        "dee", "Dee Dunn", email="dee@contoso.example", disabled=True, groups=["Sales"]
+    )
+    sandbox.add_user("adm", "Admin", email="adm@contoso.example", protected=True, groups=["Sales"])
+    sandbox.add_user("eve", "Eve Ellis", email="eve@contoso.example", ou="Staff/Support")
+    return sandbox
+
+
+@pytest.fixture
+def run(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    smtp: SmtpServer,
+    directory: SandboxDirectory,
+) -> Run:
+    monkeypatch.chdir(tmp_path)
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("BLINK_")}
+    env |= {
+        "BLINK_SECRET_KEY": KEY,
+        "BLINK_DATABASE_URL": database_url,
+        "BLINK_SMTP_URL": smtp.url,
+        "BLINK_MAIL_FROM": "reset@msp.example",
+        "BLINK_PUBLIC_URL": "https://sms.example.com",
+        "BLINK_JOB_RETRY_INTERVALS": "0",
+    }
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(cli, list(args), env=env)
+
+    added = invoke(
+        "clients", "add", "--slug", "contoso", "--name", "Contoso", "--directory", "sandbox",
+        "--setting", f"path={directory.path}", "--sender", "+15005550006", "--region", "NL",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    return invoke
+
+
+def rows(database_url: str, sql: str) -> list[tuple[object, ...]]:
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        result = [tuple(row) for row in connection.execute(text(sql))]
+    engine.dispose()
+    return result
+
+
+def test_import_creates_users_once_and_reports_what_it_skipped(run: Run, database_url: str) -> None:
+    first = run("users", "import", "--client", "contoso", "--group", "Sales")
+    assert first.exit_code == 0, first.output
+    assert "2 new, 0 updated, 0 unchanged; skipped: 1 without email, 1 disabled, 1 protected" in (
+        first.output
+    )
+    again = run("users", "import", "--client", "contoso", "--all")
+    assert again.exit_code == 0, again.output
+    assert "1 new, 0 updated, 2 unchanged" in again.output  # eve joins, nobody duplicated
+    assert rows(database_url, "SELECT username FROM users ORDER BY username") == [
+        ("ann",),
+        ("ben",),
+        ("eve",),
+    ]
+    by_ou = run("users", "import", "--client", "contoso", "--ou", "Staff")
+    assert "0 new, 0 updated, 2 unchanged" in by_ou.output
+
+
+def test_import_updates_changed_users_and_refuses_a_bad_scope(
+    run: Run, directory: SandboxDirectory, database_url: str
+) -> None:
+    run("users", "import", "--client", "contoso", "--all")
+    with directory._transaction(guarded=False) as conn:
+        conn.execute("UPDATE users SET display_name = 'Ann Archer-Smith' WHERE username = 'ann'")
+    result = run("users", "import", "--client", "contoso", "--all")
+    assert "0 new, 1 updated" in result.output
+    assert rows(database_url, "SELECT display_name FROM users WHERE username = 'ann'") == [
+        ("Ann Archer-Smith",)
+    ]
+    missing = run("users", "import", "--client", "contoso", "--group", "Nope")
+    assert missing.exit_code == 1 and "no group 'Nope'" in missing.output
+    both = run("users", "import", "--client", "contoso", "--all", "--ou", "Staff")
+    assert both.exit_code == 2 and "exactly one of" in both.output
+
+
+def test_invite_sends_the_activation_email_and_list_shows_the_status(
+    run: Run, smtp: SmtpServer
+) -> None:
+    run("users", "import", "--client", "contoso", "--all")
+    invited = run("users", "invite", "--client", "contoso", "--user", "ann")
+    assert invited.exit_code == 0, invited.output
+    [mail] = smtp.mailbox.to("ann@contoso.example")
+    assert "https://sms.example.com/enroll/" in mail.text
+    listing = run("users", "list", "--client", "contoso")
+    lines = {line.split()[0]: line for line in listing.output.splitlines()[1:]}
+    assert " invited " in lines["ann"] + " " and "pending" in lines["ben"]
+
+
+def test_invite_all_pending_skips_the_active_and_the_freshly_invited(
+    run: Run, smtp: SmtpServer
+) -> None:
+    run("users", "import", "--client", "contoso", "--all")
+    run("users", "invite", "--client", "contoso", "--user", "ann")
+    result = run("users", "invite", "--client", "contoso", "--all-pending")
+    assert result.exit_code == 0, result.output
+    assert "2 activation email(s) queued" in result.output
+    assert len(smtp.mailbox.to("ann@contoso.example")) == 1
+    assert {m.rcpt_tos[0] for m in smtp.mailbox.messages} == {
+        "ann@contoso.example",
+        "ben@contoso.example",
+        "eve@contoso.example",
+    }
+
+
+def test_a_bounced_email_is_visible_and_set_email_fixes_it(
+    run: Run, smtp: SmtpServer, database_url: str
+) -> None:
+    run("users", "import", "--client", "contoso", "--all")
+    smtp.mailbox.refuse.add("ben@contoso.example")
+    run("users", "invite", "--client", "contoso", "--user", "ben")
+    listing = run("users", "list", "--client", "contoso").output
+    assert "email failed: the mail server refused the address (SMTP 550)" in listing
+    bad = run("users", "set-email", "--client", "contoso", "--user", "ben", "--email", "nope")
+    assert bad.exit_code == 1 and "not an email address" in bad.output
+    fixed = run(
+        "users", "set-email", "--client", "contoso", "--user", "ben", "--email", "ben@b.example"
+    )
+    assert fixed.exit_code == 0, fixed.output
+    again = run("users", "invite", "--client", "contoso", "--all-pending")
+    assert "activation email(s) queued" in again.output
+    assert smtp.mailbox.to("ben@b.example")
+
+
+def test_reset_user_unbinds_the_phone_and_sends_a_new_link(
+    run: Run, smtp: SmtpServer, database_url: str
+) -> None:
+    run("users", "import", "--client", "contoso", "--all")
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE users SET phone = '+31612345678', status = 'active' WHERE username='eve'")
+        )
+    engine.dispose()
+    listed = run("users", "list", "--client", "contoso").output
+    assert "+316******78" in listed and "+31612345678" not in listed
+    refused = run("users", "invite", "--client", "contoso", "--user", "eve")
+    assert refused.exit_code == 1 and "already active: use reset-user" in refused.output
+    result = run("users", "reset-user", "--client", "contoso", "--user", "eve@contoso.example")
+    assert result.exit_code == 0, result.output
+    assert rows(database_url, "SELECT phone, status FROM users WHERE username = 'eve'") == [
+        (None, "invited")
+    ]
+    assert smtp.mailbox.to("eve@contoso.example")
+    unknown = run("users", "reset-user", "--client", "contoso", "--user", "zed")
+    assert unknown.exit_code == 1 and "no single user 'zed'" in unknown.output
+
+
+def test_branding_is_set_per_client_and_checked(run: Run, smtp: SmtpServer) -> None:
+    bad = run("branding", "set", "--client", "contoso", "--color", "blue")
+    assert bad.exit_code == 2
+    result = run(
+        "branding", "set", "--client", "contoso", "--name", "Northwind IT", "--color", "#0F766E",
+        "--support-email", "help@northwind.example", "--link-hours", "48",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "#0f766e" in result.output and "48 hours" in result.output
+    run("users", "import", "--client", "contoso", "--all")
+    run("users", "invite", "--client", "contoso", "--user", "ann")
+    [mail] = smtp.mailbox.to("ann@contoso.example")
+    assert "Northwind IT" in mail.message["Subject"] and "2 days" in mail.text
