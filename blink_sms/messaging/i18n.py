@@ -48,19 +48,20 @@ def normalize_language(value: str | None, default: str = DEFAULT_LANGUAGE) -> st
 
 
 @functools.cache
-def _translations(language: str) -> gettext.NullTranslations:
-    """The compiled catalog of a supported ``language``; English passes texts through."""
+def catalog(language: str, domain: str = DOMAIN) -> gettext.NullTranslations:
+    """The compiled catalog of a supported ``language`` for ``domain`` (``messages`` for
+    SMS texts, ``web`` for pages and emails); English passes texts through."""
     if language == DEFAULT_LANGUAGE:
         return gettext.NullTranslations()
     po_file = resources.files(__package__).joinpath(
-        "translations", language, "LC_MESSAGES", f"{DOMAIN}.po"
+        "translations", language, "LC_MESSAGES", f"{domain}.po"
     )
     with po_file.open("rb") as source:
-        catalog = read_po(source, locale=language, domain=DOMAIN)
+        parsed = read_po(source, locale=language, domain=domain)
     compiled = BytesIO()
-    write_mo(compiled, catalog)  # fuzzy entries are left out and fall back to English
+    write_mo(compiled, parsed)  # fuzzy entries are left out and fall back to English
     compiled.seek(0)
-    translations: gettext.NullTranslations = Translations(fp=compiled, domain=DOMAIN)
+    translations: gettext.NullTranslations = Translations(fp=compiled, domain=domain)
     return translations
 
 
@@ -70,7 +71,7 @@ def translate(language: str, message: str, **params: object) -> str:
     The translation is then filled in with ``str.format(**params)``. An unsupported
     ``language`` gets English; so does a text that has no translation yet.
     """
-    return _translations(normalize_language(language)).gettext(message).format(**params)
+    return catalog(normalize_language(language)).gettext(message).format(**params)
 
 
 def format_wait(seconds: float, language: str) -> str:

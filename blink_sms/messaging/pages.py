@@ -20,20 +20,14 @@ and translate the new entries (not SMS: any character is fine here).
 from __future__ import annotations
 
 import functools
-import gettext
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
-from io import BytesIO
 from typing import TYPE_CHECKING
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .i18n import DEFAULT_LANGUAGE, normalize_language
+from .i18n import catalog, normalize_language
 
 if TYPE_CHECKING:
     from ..models import Client
@@ -45,28 +39,12 @@ HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 Gettext = Callable[..., str]
 
 
-@functools.cache
-def _catalog(language: str) -> gettext.NullTranslations:
-    if language == DEFAULT_LANGUAGE:
-        return gettext.NullTranslations()
-    po_file = resources.files(__package__).joinpath(
-        "translations", language, "LC_MESSAGES", f"{DOMAIN}.po"
-    )
-    with po_file.open("rb") as source:
-        catalog = read_po(source, locale=language, domain=DOMAIN)
-    compiled = BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    translations: gettext.NullTranslations = Translations(fp=compiled, domain=DOMAIN)
-    return translations
-
-
 def gettext_for(language: str) -> Gettext:
     """``_(text, **params)`` for ``language``: translated, then ``str.format``-ed."""
-    catalog = _catalog(normalize_language(language))
+    translations = catalog(normalize_language(language), DOMAIN)
 
     def _(message: str, **params: object) -> str:
-        translated = catalog.gettext(message)
+        translated = translations.gettext(message)
         return translated.format(**params) if params else translated
 
     return _

@@ -164,7 +164,7 @@ def test_translate_missing_parameter_raises() -> None:
 
 
 def test_catalogs_are_cached() -> None:
-    assert i18n._translations("de") is i18n._translations("de")
+    assert i18n.catalog("de") is i18n.catalog("de")
 
 
 @pytest.mark.parametrize(
