@@ -37,10 +37,9 @@ from ..context import Blink
 from ..crypto import mask_phone
 from ..messaging import texts
 from ..messaging.i18n import translate
-from ..messaging.sms import OutgoingSms, SmsError
+from ..messaging.sms import SmsError
 from ..models import (
     Invitation,
-    OutboundMessage,
     User,
     UserStatus,
     VerificationCode,
@@ -48,7 +47,8 @@ from ..models import (
 )
 from . import audit, throttle
 from .invitations import EMAIL_QUEUE, is_open, send_phone_bound_email, token_hash
-from .resets import error_code_of, language_of, send_sms
+from .outbound import deliver, send_sms
+from .resets import error_code_of, language_of
 
 log = structlog.get_logger(__name__)
 
@@ -317,30 +317,15 @@ def _text_candidate(
 ) -> None:
     """Text a number that is not bound yet: the one exception to "enrolled numbers only",
     allowed for a code tied to an open activation link and limited by :func:`send_code`."""
-    if app.sms is None:
-        raise SmsError("SMS sending is off: Twilio credentials are not configured", permanent=True)
-    client = invitation.user.client
-    record = OutboundMessage(user_id=invitation.user_id, purpose="verification", status="sending")
-    session.add(record)
-    session.commit()
-    try:
-        sid = app.sms.send(
-            OutgoingSms(
-                to=phone,
-                body=body,
-                from_=client.sender_number,
-                messaging_service_sid=(
-                    client.messaging_service_sid or app.settings.twilio_messaging_service_sid
-                ),
-                status_callback=app.status_callback_url if app.settings.twilio_configured else None,
-            )
-        )
-    except SmsError as err:
-        record.status, record.error_code = "failed", str(err.code or "")
-        session.commit()
-        raise
-    record.sid, record.status = sid, "sent"
-    session.commit()
+    deliver(
+        app,
+        session,
+        to=phone,
+        client=invitation.user.client,
+        body=body,
+        purpose="verification",
+        user_id=invitation.user_id,
+    )
 
 
 # --- the code and the binding -----------------------------------------------------------------

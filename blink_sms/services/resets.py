@@ -23,7 +23,7 @@ from ..context import Blink
 from ..db import insert_ignoring_conflicts
 from ..messaging import texts
 from ..messaging.i18n import normalize_language, translate
-from ..messaging.sms import OutgoingSms, SmsError
+from ..messaging.sms import SmsError
 from ..models import (
     PENDING_STATUSES,
     OutboundMessage,
@@ -36,6 +36,7 @@ from ..models import (
     utcnow,
 )
 from . import audit
+from .outbound import send_sms
 
 log = structlog.get_logger(__name__)
 
@@ -314,55 +315,6 @@ def error_code_of(err: DirectoryError | SmsError) -> str:
         return f"sms_{err.code}" if err.code else "sms_failed"
     name = type(err).__name__
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-
-
-def send_sms(
-    app: Blink,
-    session: Session,
-    user: User,
-    body: str,
-    *,
-    purpose: str,
-    request: ResetRequest | None = None,
-) -> str:
-    """Text an enrolled user and record the message (never its body). Commits."""
-    if app.sms is None:
-        raise SmsError("SMS sending is off: Twilio credentials are not configured", permanent=True)
-    if user.phone is None or user.sms_opted_out:
-        raise SmsError(
-            "the user has no reachable phone (not enrolled or opted out)", permanent=True
-        )
-    client = user.client
-    record = OutboundMessage(
-        request_id=request.id if request else None,
-        user_id=user.id,
-        purpose=purpose,
-        status="sending",
-    )
-    session.add(record)
-    session.commit()
-    sender = (request.reply_from if request else None) or client.sender_number
-    try:
-        sid = app.sms.send(
-            OutgoingSms(
-                to=user.phone,
-                body=body,
-                from_=sender,
-                messaging_service_sid=(
-                    client.messaging_service_sid or app.settings.twilio_messaging_service_sid
-                ),
-                status_callback=app.status_callback_url if app.settings.twilio_configured else None,
-            )
-        )
-    except SmsError as err:
-        record.status, record.error_code = "failed", str(err.code or "")
-        session.commit()
-        raise
-    record.sid, record.status = sid, "sent"
-    if request is not None:
-        request.outbound_sid = sid
-    session.commit()
-    return sid
 
 
 def _reset_and_text(app: Blink, session: Session, request: ResetRequest) -> None:
