@@ -34,9 +34,16 @@ def _entra_id(settings: Mapping[str, Any]) -> DirectoryAdapter:
     return EntraIdDirectory.from_settings(settings)
 
 
+def _active_directory(settings: Mapping[str, Any]) -> DirectoryAdapter:
+    from .active_directory import ActiveDirectory
+
+    return ActiveDirectory.from_settings(settings)
+
+
 # name -> factory; an adapter's heavy imports happen only when a client uses it.
 ADAPTERS: dict[str, Callable[[Mapping[str, Any]], DirectoryAdapter]] = {
     "sandbox": _sandbox,
+    "active_directory": _active_directory,
     "entra_id": _entra_id,
 }
 

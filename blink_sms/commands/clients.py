@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from sqlalchemy import select
@@ -102,3 +103,64 @@ def list_() -> None:
             f"{client.slug:<20} {client.name:<30} {client.directory_kind:<18} "
             f"{client.sender_number or '-':<16} {client.default_region}"
         )
+
+
+_MARKS = {"ok": "ok     ", "warning": "WARNING", "problem": "PROBLEM"}
+
+
+def _diagnosis(kind: str, settings: dict[str, Any]) -> list[Any]:
+    """The step-by-step findings of directories that offer them (AD, Entra ID)."""
+    if kind == "active_directory":
+        from directory_adapters.active_directory import diagnose as diagnose_ad
+
+        return list(diagnose_ad(settings))
+    if kind == "entra_id":
+        from directory_adapters.entra_id import diagnose as diagnose_entra
+
+        return list(diagnose_entra(settings))
+    return []
+
+
+@clients.command("test")
+@click.argument("slug")
+@with_app
+def test(slug: str) -> None:
+    """Check a client's directory connection and say what is wrong (exit 1 if anything is).
+
+    Every kind of directory gets its adapter's own connection check. Active Directory
+    also gets a step-by-step diagnosis (DCs reachable, TLS, the service account, base
+    DN and scopes, the rights on a real user of each scope); Entra ID the token, its
+    application permissions and roles, and whether the lockout watch can work.
+    """
+    from directory_adapters import DirectoryError, create_adapter
+
+    app = blink()
+    with app.db.session() as session:
+        client = session.execute(select(Client).where(Client.slug == slug)).scalar_one_or_none()
+        if client is None:
+            raise click.ClickException(f"no client with slug {slug!r}")
+        kind = client.directory_kind
+        settings = app.secrets.decrypt_json(client.directory_settings_encrypted)
+    problems = 0
+    try:
+        adapter = create_adapter(kind, settings)
+        try:
+            adapter.check_connection()
+        finally:
+            close = getattr(adapter, "close", None)  # adapters that hold a connection
+            if callable(close):
+                close()
+    except DirectoryError as err:
+        problems += 1
+        click.echo(f"{_MARKS['problem']} {kind} connection: {err.message}")
+    else:
+        click.echo(f"{_MARKS['ok']} {kind} connection: the directory answers to these settings")
+    for finding in _diagnosis(kind, settings):
+        problems += finding.level == "problem"
+        missing = getattr(finding, "missing", None)
+        grant = f" (grant: {missing})" if missing else ""
+        click.echo(f"{_MARKS[finding.level]} {finding.topic}: {finding.message}{grant}")
+    if problems:
+        click.echo(f"{slug}: {problems} problem(s) to fix")
+        raise SystemExit(1)
+    click.echo(f"{slug}: the directory connection works")
