@@ -8,11 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import responses
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, text
 
 from blink_sms.cli import cli
 from blink_sms.crypto import SecretBox
+from tests.support.fake_graph import FULL_PERMISSIONS, FakeEntra
 
 KEY = secrets.token_urlsafe(32)
 Run = Callable[..., Result]
@@ -92,3 +94,32 @@ def test_add_refuses_a_duplicate_slug_and_bad_settings(run: Run) -> None:
 
 def test_list_says_how_to_start(run: Run) -> None:
     assert "clients add" in run("clients", "list").output
+
+
+def _add_entra_client(run: Run, tenant: FakeEntra) -> None:
+    pairs = [f"--setting={k}={v}" for k, v in tenant.settings().items() if k != "client_secret"]
+    added = run(
+        "clients", "add", "--slug", "fabrikam", "--name", "Fabrikam", "--directory", "entra_id",
+        *pairs, "--secret", "client_secret", stdin=tenant.settings()["client_secret"] + "\n",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+
+
+def test_clients_test_passes_for_a_well_configured_entra_tenant(run: Run) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        tenant = FakeEntra().install(rsps)
+        _add_entra_client(run, tenant)
+        result = run("clients", "test", "fabrikam")
+    assert result.exit_code == 0, result.output
+    assert "fabrikam: the directory connection works" in result.output
+
+
+def test_clients_test_names_the_missing_entra_permission(run: Run) -> None:
+    granted = set(FULL_PERMISSIONS) - {"User-PasswordProfile.ReadWrite.All"}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        tenant = FakeEntra(permissions=granted).install(rsps)
+        _add_entra_client(run, tenant)
+        result = run("clients", "test", "fabrikam")
+    assert result.exit_code == 1, result.output
+    assert "PROBLEM" in result.output
+    assert "grant: User-PasswordProfile.ReadWrite.All" in result.output
