@@ -10,6 +10,7 @@ environment variables win over it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -56,6 +57,11 @@ class Settings:
     unknown_sender_reply_interval: int = 86_400
     replies_per_hour: int = 10
     max_body_chars: int = 1_600
+    # The MSP's own look for activation emails and pages; each client may override.
+    brand_logo_url: str | None = None
+    brand_color: str | None = None
+    brand_support_email: str | None = None
+    brand_message: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -142,6 +148,12 @@ class _Reader:
             raise SettingsError(name, problem)
         return value
 
+    def color(self, name: str) -> str | None:
+        value = self.raw(name)
+        if value is not None and not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise SettingsError(name, f"must be a colour like #1e5bc6, not {value!r}")
+        return value
+
     def integer(self, name: str, default: int, minimum: int = 0) -> int:
         value = self.raw(name)
         if value is None:
@@ -221,4 +233,8 @@ class _Reader:
                 "UNKNOWN_SENDER_REPLY_INTERVAL", 86_400, minimum=60
             ),
             replies_per_hour=self.integer("REPLIES_PER_HOUR", 10, minimum=1),
+            brand_logo_url=self.url("BRAND_LOGO_URL", ("https",), None),
+            brand_color=self.color("BRAND_COLOR"),
+            brand_support_email=self.raw("BRAND_SUPPORT_EMAIL"),
+            brand_message=self.raw("BRAND_MESSAGE"),
         )

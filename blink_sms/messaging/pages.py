@@ -31,6 +31,7 @@ from .i18n import catalog, normalize_language
 
 if TYPE_CHECKING:
     from ..models import Client
+    from ..settings import Settings
 
 DOMAIN = "web"
 DEFAULT_COLOR = "#1f5fbf"
@@ -62,18 +63,22 @@ class Branding:
     support_contact: str
 
     @classmethod
-    def of(cls, client: Client) -> Branding:
-        color = (
-            client.brand_color
-            if client.brand_color and HEX_COLOR.match(client.brand_color)
-            else None
+    def of(cls, client: Client, defaults: Settings | None = None) -> Branding:
+        """The client's branding, falling back to the MSP's (``BLINK_BRAND_*``)."""
+        if defaults is None:
+            from ..context import blink
+
+            defaults = blink().settings
+        color = next(
+            (c for c in (client.brand_color, defaults.brand_color) if c and HEX_COLOR.match(c)),
+            DEFAULT_COLOR,
         )
         return cls(
             name=client.brand_name or client.name,
-            color=(color or DEFAULT_COLOR).lower(),
-            logo_url=client.brand_logo_url,
-            message=client.email_message,
-            support_email=client.support_email,
+            color=color.lower(),
+            logo_url=client.brand_logo_url or defaults.brand_logo_url,
+            message=client.email_message or defaults.brand_message,
+            support_email=client.support_email or defaults.brand_support_email,
             support_contact=client.support_contact,
         )
 

@@ -303,3 +303,11 @@ def test_the_wsgi_entry_point_refuses_bad_settings_with_one_line(tmp_path: Path)
     )
     assert done.returncode != 0
     _assert_one_clear_line(done.stderr)
+
+
+def test_the_msps_branding_is_read_and_checked() -> None:
+    settings = read(BRAND_COLOR="#1E5BC6", BRAND_LOGO_URL="https://msp.example/logo.png")
+    assert settings.brand_color == "#1E5BC6"
+    assert settings.brand_logo_url == "https://msp.example/logo.png"
+    assert refusal(BRAND_COLOR="blue").variable == "BLINK_BRAND_COLOR"
+    assert refusal(BRAND_LOGO_URL="http://msp.example/logo.png").variable == "BLINK_BRAND_LOGO_URL"

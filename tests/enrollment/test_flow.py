@@ -20,6 +20,7 @@ from blink_sms.models import (
     utcnow,
 )
 from blink_sms.services import invitations
+from blink_sms.settings import Settings
 from tests.conftest import GATEWAY, World, wait_for_jobs
 from tests.support.fake_twilio import FakeTwilio
 
@@ -425,3 +426,28 @@ def test_one_number_gets_at_most_five_codes_a_day_over_all_invitations(
     assert outcomes == [303, 200, 303, 200, 303, 429]
     assert len(twilio.bodies_to(MOBILE)) == 5
     assert "Too many codes were sent to this number today" in page.resend().get_data(as_text=True)
+
+
+def test_the_msps_branding_applies_where_the_client_sets_none(
+    services: Blink, world: World, settings: Settings
+) -> None:
+    from blink_sms.messaging.pages import Branding
+
+    msp = settings.with_changes(
+        brand_logo_url="https://msp.example/msp-logo.png",
+        brand_color="#7c3aed",
+        brand_support_email="desk@msp.example",
+    )
+    brand = Branding.of(world.client, msp)
+    assert brand.logo_url == "https://msp.example/msp-logo.png"
+    assert brand.color == "#7c3aed" and brand.support == "desk@msp.example"
+    with services.db.session() as session:
+        session.execute(
+            update(type(world.client))
+            .where(type(world.client).id == world.client.id)
+            .values(brand_color="#0f766e")
+        )
+        session.commit()
+        client = session.get(type(world.client), world.client.id)
+        assert client is not None
+        assert Branding.of(client, msp).color == "#0f766e"  # the client's own wins
