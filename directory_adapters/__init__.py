@@ -48,6 +48,11 @@ ADAPTERS: dict[str, Callable[[Mapping[str, Any]], DirectoryAdapter]] = {
 }
 
 
+# Directories that have no unlock operation (Entra ID ends a lockout only with a
+# reset): an UNLOCK text for their users is answered at once with an offer of RESET.
+WITHOUT_UNLOCK: frozenset[str] = frozenset({"entra_id"})
+
+
 def create_adapter(kind: str, settings: Mapping[str, Any]) -> DirectoryAdapter:
     """Build the adapter named ``kind``; ``ConfigurationError`` for an unknown kind."""
     try:
@@ -60,6 +65,7 @@ def create_adapter(kind: str, settings: Mapping[str, Any]) -> DirectoryAdapter:
 
 __all__ = [
     "ADAPTERS",
+    "WITHOUT_UNLOCK",
     "ConfigurationError",
     "DirectoryAdapter",
     "DirectoryError",

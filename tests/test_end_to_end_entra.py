@@ -174,7 +174,7 @@ def test_a_graph_outage_is_retried_by_the_job(
     assert len(twilio.sent) == 1
 
 
-def test_unlock_for_an_entra_user_offers_reset_without_an_apology(
+def test_unlock_for_an_entra_user_is_answered_at_once_with_an_offer_of_reset(
     text_gateway: Send,
     enrol: Callable[..., EntraPerson],
     services: Blink,
@@ -182,7 +182,31 @@ def test_unlock_for_an_entra_user_offers_reset_without_an_apology(
     tenant: FakeEntra,
 ) -> None:
     otto = enrol("otto", "+15551230103")
-    reply_text(text_gateway(otto.phone, "UNLOCK"))
+    reply = reply_text(text_gateway(otto.phone, "UNLOCK"))
+    wait_for_jobs(services)
+    assert reply == translate("en", texts.UNLOCK_NOT_SUPPORTED)
+    assert twilio.sent == []
+    assert purposes(services) == []
+    assert tenant.patches_of(otto.entry.id) == []
+
+
+def test_an_admin_unlock_for_an_entra_user_fails_with_an_offer_of_reset(
+    enrol: Callable[..., EntraPerson],
+    services: Blink,
+    twilio: FakeTwilio,
+    tenant: FakeEntra,
+) -> None:
+    from blink_sms.models import RequestKind, RequestOrigin, User
+    from blink_sms.services.resets import Target, request_reset
+
+    otto = enrol("otto", "+15551230103")
+    with services.db.session() as session:
+        user = session.get(User, otto.user.id)
+        assert user is not None
+        request_reset(
+            services, session, Target.of(user), kind=RequestKind.UNLOCK,
+            origin=RequestOrigin.ADMIN, actor="admin:test",
+        )  # fmt: skip
     wait_for_jobs(services)
     assert [m["Body"] for m in twilio.sent] == [translate("en", texts.UNLOCK_NOT_SUPPORTED)]
     request = only_request(services)

@@ -16,6 +16,8 @@ import structlog
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from directory_adapters import WITHOUT_UNLOCK
+
 from ..context import Blink
 from ..db import insert_ignoring_conflicts
 from ..keywords import Action, Keyword, parse_keyword
@@ -57,6 +59,7 @@ SENDER = (
         Client.support_contact,
         Client.resets_per_hour,
         Client.resets_per_day,
+        Client.directory_kind,
         *recent_request_columns(User.id),
     )
     .join(Client, Client.id == User.client_id)
@@ -90,6 +93,7 @@ class Sender:
     language: str
     opted_out: bool
     support_contact: str
+    directory_kind: str
     recent: Recent
 
 
@@ -102,13 +106,14 @@ def find_sender(session: Session, phone: str, now: datetime) -> Sender | None:
     if row is None:
         return None
     (user_id, status, language, opted_out, client_id, slug, client_language, support,
-     per_hour, per_day, pending_since, last_hour, last_day) = row  # fmt: skip
+     per_hour, per_day, directory_kind, pending_since, last_hour, last_day) = row  # fmt: skip
     return Sender(
         target=Target(user_id, client_id, f"client-{slug}", per_hour, per_day),
         status=status,
         language=normalize_language(language or client_language),
         opted_out=opted_out,
         support_contact=support,
+        directory_kind=directory_kind,
         recent=Recent(pending_since, last_hour, last_day),
     )
 
@@ -188,7 +193,9 @@ def _known_sender(
     if sender.opted_out:
         log.info("user opted out of SMS; text ignored until they send START")
         return Reply()
-    if action in (Action.RESET, Action.UNLOCK):
+    if action is Action.UNLOCK and sender.directory_kind in WITHOUT_UNLOCK:
+        text = translate(language, texts.UNLOCK_NOT_SUPPORTED)
+    elif action in (Action.RESET, Action.UNLOCK):
         kind = RequestKind.RESET if action is Action.RESET else RequestKind.UNLOCK
         outcome = request_reset(
             app,
