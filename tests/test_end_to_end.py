@@ -7,14 +7,9 @@ the database, not in any log line of the web or the worker process.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
-import subprocess
-import sys
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,48 +21,13 @@ from sqlalchemy import inspect, select, text
 from blink_sms.context import Blink
 from blink_sms.models import RequestStatus, ResetRequest
 from blink_sms.settings import Settings
-from tests.conftest import ACCOUNT_SID, GATEWAY, Persona, World, reply_text
-
-ROOT = Path(__file__).resolve().parent.parent
-Send = Callable[..., Any]
+from tests.conftest import GATEWAY, Persona, World, reply_text
+from tests.support.worker import Send, password_in, run_worker
 
 
 @pytest.fixture
 def settings(settings: Settings, redis_url: str) -> Settings:
     return settings.with_changes(redis_url=redis_url, job_retry_intervals=(0, 0, 0))
-
-
-def run_worker(settings: Settings, tmp_path: Path) -> tuple[list[dict[str, str]], str]:
-    """Run a burst worker in its own process; return what it texted and its log output."""
-    out = tmp_path / "sent.json"
-    env = {
-        **os.environ,
-        "BLINK_SECRET_KEY": settings.secret_key,
-        "BLINK_DATABASE_URL": settings.database_url,
-        "BLINK_REDIS_URL": settings.redis_url or "",
-        "BLINK_PUBLIC_URL": settings.public_url,
-        "BLINK_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "BLINK_TWILIO_AUTH_TOKEN": settings.twilio_auth_token or "",
-        "BLINK_ENV": "production",
-        "BLINK_LOG_LEVEL": "debug",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.support.run_worker", str(out), ACCOUNT_SID],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(out.read_text()), result.stdout + result.stderr
-
-
-def password_in(body: str) -> str:
-    match = re.search(r"password: (\S+)", body)
-    assert match, body
-    return match.group(1)
 
 
 def redis_blobs(redis: Redis[bytes]) -> Iterator[bytes]:

@@ -26,7 +26,7 @@ from blink_sms.settings import Settings
 from tests.conftest import GATEWAY, reply_text
 from tests.directory_adapters.samba import SambaDC, data_code, shared_dc, stop_shared_dc
 from tests.support.fake_twilio import FakeTwilio
-from tests.test_end_to_end import Send, password_in, run_worker
+from tests.support.worker import Send, password_in, run_worker
 
 SLUG = "northwind"
 
