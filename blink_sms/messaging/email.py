@@ -21,6 +21,8 @@ from urllib.parse import unquote, urlsplit
 
 import structlog
 
+from .errors import DeliveryError
+
 if TYPE_CHECKING:
     from ..settings import Settings
 
@@ -29,14 +31,8 @@ log = structlog.get_logger(__name__)
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-class EmailError(Exception):
-    """Sending failed. ``permanent`` errors are not retried; ``code`` is the SMTP reply code."""
-
-    def __init__(self, message: str, *, code: int | None = None, permanent: bool) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.permanent = permanent
+class EmailError(DeliveryError):
+    """Sending an email failed; ``code`` is the SMTP reply code."""
 
 
 @dataclass(frozen=True)

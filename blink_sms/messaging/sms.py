@@ -15,15 +15,11 @@ from datetime import UTC, datetime
 from typing import Protocol, TextIO
 from uuid import uuid4
 
+from .errors import DeliveryError
 
-class SmsError(Exception):
-    """Sending failed. ``permanent`` errors are not retried; ``code`` is the vendor's."""
 
-    def __init__(self, message: str, *, code: int | None = None, permanent: bool) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.permanent = permanent
+class SmsError(DeliveryError):
+    """Sending an SMS failed; ``code`` is Twilio's error code."""
 
 
 @dataclass(frozen=True)
