@@ -62,7 +62,6 @@ class Settings:
     brand_color: str | None = None
     brand_support_email: str | None = None
     brand_message: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def production(self) -> bool:
