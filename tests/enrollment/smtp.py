@@ -84,9 +84,17 @@ class Mailbox:
             )
         return "250 Message accepted for delivery"
 
-    def to(self, address: str) -> list[Received]:
+    def to(self, address: str, *, subject: str | None = None) -> list[Received]:
+        """Messages to ``address`` in arrival order, optionally only those with ``subject``.
+
+        Jobs send in parallel, so arrival order between different mails is not
+        deterministic: pick a message by its subject, not by its position."""
         with self.lock:
-            return [m for m in self.messages if address in m.rcpt_tos]
+            return [
+                m
+                for m in self.messages
+                if address in m.rcpt_tos and subject in (None, m.message["Subject"])
+            ]
 
 
 class SmtpServer:

@@ -28,6 +28,7 @@ from .conftest import MAIL_FROM, Invite, Walker, invitation_of, last_code
 from .smtp import SmtpServer
 
 MOBILE = "+31612345678"
+ACTIVATION = "Set up password reset by text for your Contoso account"
 Walk = Callable[..., Walker]
 
 
@@ -72,7 +73,7 @@ def test_the_activation_email_arrives_over_smtp_and_only_a_hash_is_stored(
     invited = invite()
     mail = invited.mail
     assert mail.mail_from == MAIL_FROM
-    assert mail.message["Subject"] == "Set up password reset by text for your Contoso account"
+    assert mail.message["Subject"] == ACTIVATION
     assert invited.link.startswith("https://sms.example.com/enroll/")
     assert len(invited.token) >= 43  # 32 random bytes
     assert invited.link in mail.html and "Set up my phone" in mail.html
@@ -164,8 +165,9 @@ def test_the_whole_flow_binds_the_phone_and_says_so_by_sms_and_email(
     welcome = twilio.sent[-1]
     assert welcome["To"] == MOBILE and welcome["From"] == GATEWAY and "RESET" in welcome["Body"]
     wait_for_jobs(services)
-    notice = smtp.mailbox.to(invited.persona.user.email or "")[-1]
-    assert notice.message["Subject"] == "A phone was registered for your password resets"
+    [notice] = smtp.mailbox.to(
+        invited.persona.user.email or "", subject="A phone was registered for your password resets"
+    )
     assert "+316******78" in notice.text
     with services.db.session() as session:
         user = session.get(User, invited.persona.user.id)
@@ -227,7 +229,7 @@ def test_reset_user_revokes_the_link_and_sends_a_new_one(
         invitations.reset_user(services, session, user, actor="test")
     wait_for_jobs(services)
     assert walker(first).get().status_code == 410
-    second = smtp.mailbox.to(first.persona.user.email or "")[-1].link
+    second = smtp.mailbox.to(first.persona.user.email or "", subject=ACTIVATION)[-1].link
     assert second != first.link
     with services.db.session() as session:
         reasons = session.execute(select(Invitation.revoked_reason)).scalars().all()
@@ -243,19 +245,21 @@ def test_reset_user_unbinds_and_the_next_binding_is_reported_as_a_change(
     page = walker(invited)
     page.number(MOBILE, "NL")
     page.code(last_code(twilio, MOBILE))
+    wait_for_jobs(services)
+    address = invited.persona.user.email or ""
     with services.db.session() as session:
         user = session.get(User, invited.persona.user.id)
         assert user is not None
         invitations.reset_user(services, session, user, actor="test")
         assert user.phone is None and user.status is UserStatus.INVITED
     wait_for_jobs(services)
-    link = smtp.mailbox.to(invited.persona.user.email or "")[-1].link
+    [first, link] = [mail.link for mail in smtp.mailbox.to(address, subject=ACTIVATION)]
+    assert link != first
     again = Walker(page.http, link.split("sms.example.com", 1)[1])
     again.number("+31687654321", "NL")
     again.code(last_code(twilio, "+31687654321"))
     wait_for_jobs(services)
-    notice = smtp.mailbox.to(invited.persona.user.email or "")[-1]
-    assert notice.message["Subject"] == "The phone for your password resets was changed"
+    assert smtp.mailbox.to(address, subject="The phone for your password resets was changed")
     assert "user.phone_unbound" in actions(services, invited.persona.user.id)
 
 
