@@ -54,13 +54,17 @@ def serve(host: str, port: int, workers: int) -> None:
 @cli.command()
 @click.option("--client", "clients", multiple=True, help="Client slug; default: every client.")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-def worker(clients: tuple[str, ...], burst: bool) -> None:
-    """Run an RQ worker for the clients' directory queues."""
-    from rq import Queue, SimpleWorker
-    from sqlalchemy import select
-
+@click.option(
+    "--refresh",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seconds between looks for clients added while the worker runs.",
+)
+def worker(clients: tuple[str, ...], burst: bool, refresh: int) -> None:
+    """Run an RQ worker for the clients' directory queues (and the email queue)."""
     from .context import blink
-    from .models import Client
+    from .worker import ClientWorker, queue_names
 
     app = _app()
     with app.app_context():
@@ -69,22 +73,14 @@ def worker(clients: tuple[str, ...], burst: bool) -> None:
             raise click.ClickException(
                 "BLINK_REDIS_URL is not set: without Redis, jobs run in the web process"
             )
-        with services.db.session() as session:
-            query = select(Client.slug)
-            if clients:
-                query = query.where(Client.slug.in_(clients))
-            slugs = list(session.execute(query).scalars())
-        missing = set(clients) - set(slugs)
-        if missing:
-            raise click.ClickException(f"no such client: {', '.join(sorted(missing))}")
-        names = [f"client-{slug}" for slug in slugs] or ["default"]
-        if not clients:
-            # Activation and notice emails (blink_sms.services.invitations.EMAIL_QUEUE).
-            names.append("email")
-        queues = [Queue(name, connection=services.redis) for name in names]
-        # SimpleWorker runs jobs in this process: the app, its database pool and the
-        # directory connections are built once and reused by every job.
-        SimpleWorker(queues, connection=services.redis).work(burst=burst, with_scheduler=True)
+        try:
+            names = queue_names(services, clients)
+        except LookupError as missing:
+            raise click.ClickException(f"no such client: {missing}") from None
+        current = (lambda: names) if clients else (lambda: queue_names(services))
+        ClientWorker(current, connection=services.redis, refresh_every=refresh).work(
+            burst=burst, with_scheduler=True
+        )
 
 
 @cli.group()

@@ -62,6 +62,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def client_queue(slug: str) -> str:
+    """Each client's directory jobs go on its own RQ queue, named after its slug."""
+    return f"client-{slug}"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -139,8 +144,7 @@ class Client(Base):
 
     @property
     def queue_name(self) -> str:
-        """Each client's directory jobs go on its own RQ queue."""
-        return f"client-{self.slug}"
+        return client_queue(self.slug)
 
 
 class User(Base):

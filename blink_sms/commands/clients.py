@@ -70,7 +70,7 @@ def add(
         if session.execute(select(Client.id).where(Client.slug == slug)).first():
             raise click.ClickException(f"a client with slug {slug!r} exists already")
         try:
-            create_client(
+            client = create_client(
                 session,
                 app.secrets,
                 slug=slug,
@@ -86,7 +86,10 @@ def add(
         except ValueError as err:
             raise click.ClickException(str(err)) from None
         session.commit()
-    click.echo(f"added client {slug} ({kind}); its jobs go on queue client-{slug}")
+    click.echo(
+        f"added client {slug} ({kind}); its jobs go on queue {client.queue_name}"
+        " (running workers started without --client pick it up by themselves)"
+    )
 
 
 @clients.command("list")

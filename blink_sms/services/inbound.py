@@ -30,6 +30,7 @@ from ..models import (
     RequestOrigin,
     User,
     UserStatus,
+    client_queue,
     utcnow,
 )
 from . import audit, throttle
@@ -108,7 +109,7 @@ def find_sender(session: Session, phone: str, now: datetime) -> Sender | None:
     (user_id, status, language, opted_out, client_id, slug, client_language, support,
      per_hour, per_day, directory_kind, pending_since, last_hour, last_day) = row  # fmt: skip
     return Sender(
-        target=Target(user_id, client_id, f"client-{slug}", per_hour, per_day),
+        target=Target(user_id, client_id, client_queue(slug), per_hour, per_day),
         status=status,
         language=normalize_language(language or client_language),
         opted_out=opted_out,

@@ -7,7 +7,8 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 Send = Callable[..., Any]
 
 
-def run_worker(settings: Settings, tmp_path: Path) -> tuple[list[dict[str, str]], str]:
-    """Run a burst worker in its own process; return what it texted and its log output."""
-    out = tmp_path / "sent.json"
-    env = {
+def worker_env(settings: Settings) -> dict[str, str]:
+    return {
         **os.environ,
         "BLINK_SECRET_KEY": settings.secret_key,
         "BLINK_DATABASE_URL": settings.database_url,
@@ -32,10 +31,15 @@ def run_worker(settings: Settings, tmp_path: Path) -> tuple[list[dict[str, str]]
         "BLINK_ENV": "production",
         "BLINK_LOG_LEVEL": "debug",
     }
+
+
+def run_worker(settings: Settings, tmp_path: Path) -> tuple[list[dict[str, str]], str]:
+    """Run a burst worker in its own process; return what it texted and its log output."""
+    out = tmp_path / "sent.json"
     result = subprocess.run(
         [sys.executable, "-m", "tests.support.run_worker", str(out), ACCOUNT_SID],
         cwd=ROOT,
-        env=env,
+        env=worker_env(settings),
         capture_output=True,
         text=True,
         timeout=120,
@@ -49,3 +53,25 @@ def password_in(body: str) -> str:
     match = re.search(r"password: (\S+)", body)
     assert match, body
     return match.group(1)
+
+
+@contextmanager
+def running_worker(settings: Settings, log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``blink-sms worker ARGS`` running (not burst) until the block ends, then SIGTERM."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "blink_sms", "worker", *args],
+            cwd=ROOT,
+            env=worker_env(settings),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
