@@ -43,7 +43,8 @@ def serve(host: str, port: int, workers: int) -> None:
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", None)
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("logger_class", "blink_sms.serving.GunicornLogger")
 
         def load(self) -> Flask:
             return app

@@ -1,9 +1,10 @@
 """One structlog set-up for the web process, the worker and the CLI.
 
 JSON lines in production, readable console lines in development; records from the
-standard library (Flask, RQ, gunicorn) pass through the same processors. The
-redaction processor removes secrets by key and masks phone numbers, and tracebacks
-are rendered plainly, without local variables.
+standard library (Flask, RQ; gunicorn with blink_sms.serving's logger class) pass
+through the same processors. The redaction processor removes secrets by key, masks
+phone numbers and cuts activation link tokens out of URLs, and tracebacks are rendered
+plainly, without local variables.
 """
 
 from __future__ import annotations
@@ -38,14 +39,28 @@ PHONE_KEYS = frozenset({"phone", "from_", "from", "to", "sender", "reply_from", 
 _E164 = re.compile(r"\+\d{6,15}")
 
 
+# An activation link's token travels in the URL path (/enroll/<token>, .../code, ...).
+_LINK_TOKEN = re.compile(r"(/enroll/)[A-Za-z0-9_-]{20,}")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the token of any activation link in it replaced."""
+    return _LINK_TOKEN.sub(r"\1[redacted]", text) if "/enroll/" in text else text
+
+
 def redact(logger: object, method_name: str, event_dict: EventDict) -> EventDict:
-    """Drop secret values and mask phone numbers, in keys and in free text."""
+    """Drop secret values, mask phone numbers and cut link tokens out of URLs, in keys
+    and in free text."""
     for key in list(event_dict):
         lowered = key.lower()
+        value = event_dict[key]
         if lowered in SECRET_KEYS or "password" in lowered:
             event_dict[key] = "[redacted]"
-        elif lowered in PHONE_KEYS and isinstance(event_dict[key], str):
-            event_dict[key] = mask_phone(event_dict[key])
+        elif isinstance(value, str):
+            if lowered in PHONE_KEYS:
+                event_dict[key] = mask_phone(value)
+            elif "/enroll/" in value:
+                event_dict[key] = redact_url(value)
     message = event_dict.get("event")
     if isinstance(message, str) and "+" in message:
         event_dict["event"] = _E164.sub(lambda m: mask_phone(m.group()) or "", message)

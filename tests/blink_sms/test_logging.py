@@ -62,6 +62,27 @@ def test_redact_masks_numbers_inside_the_event_text() -> None:
     assert event["event"] == f"texting {MASKED} and +316******78 now"
 
 
+TOKEN = "dGhpcy1pcy1hLWxpbmstdG9rZW4tb2YtMjU2LWJpdHM"
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        (f"/enroll/{TOKEN}", "/enroll/[redacted]"),
+        (f"/enroll/{TOKEN}/code", "/enroll/[redacted]/code"),
+        (
+            f"https://sms.example.com/enroll/{TOKEN}?x=1",
+            "https://sms.example.com/enroll/[redacted]?x=1",
+        ),
+        ("/enroll/done/contact.vcf", "/enroll/done/contact.vcf"),
+        ("/webhooks/twilio/sms", "/webhooks/twilio/sms"),
+    ],
+)
+def test_redact_cuts_activation_link_tokens_out_of_urls(path: str, logged: str) -> None:
+    event = redact(None, "info", {"event": f"GET {path}", "path": path, "url": path})
+    assert event == {"event": f"GET {logged}", "path": logged, "url": logged}
+
+
 def test_redact_leaves_ordinary_values_alone() -> None:
     event = redact(None, "info", {"event": "job 42 done in 1.5 s", "client": "contoso", "n": 3})
     assert event == {"event": "job 42 done in 1.5 s", "client": "contoso", "n": 3}
