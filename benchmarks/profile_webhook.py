@@ -175,7 +175,7 @@ def settings_for(folder: Path, database_url: str, redis_url: str) -> Any:
         env="production",
         database_url=database_url,
         redis_url=redis_url,
-        public_url="http://127.0.0.1:8000",
+        public_url="https://127.0.0.1:8000",  # as behind a TLS proxy
         twilio_account_sid="AC" + secrets.token_hex(16),
         twilio_auth_token=secrets.token_hex(16),
         log_format="json",
@@ -256,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pstats", type=Path, help="write the raw cProfile data here")
     parser.add_argument("--pyinstrument", action="store_true", help="sample with pyinstrument")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPO_ROOT))  # see REPO_ROOT: a stale editable install
+    sys.path.insert(0, str(REPO_ROOT))  # see REPO_ROOT
     folder = Path(tempfile.mkdtemp(prefix="blink-profile-"))
     try:
         redis, redis_url = start_redis(folder)

@@ -69,9 +69,8 @@ BARE_ROW = "bare Flask TwiML"
 SAME_ROW = "blink-sms RESET, same user (pending)"
 FLOOR_ROW = "floor: signature + parsing, no I/O"
 BENCH_DIR = Path(__file__).resolve().parent
-# On gunicorn's path too: an editable install made before webhooks/ and enrollment/ had
-# an __init__.py maps them as namespace packages, which breaks ``import webhooks``
-# anywhere but the repository root (gunicorn runs from the temporary folder).
+# First on the path, gunicorn's too: the benchmark measures this working tree, whichever
+# checkout the virtualenv's editable install points at.
 REPO_ROOT = BENCH_DIR.parent
 
 
@@ -585,7 +584,9 @@ class Run:
     def __post_init__(self) -> None:
         args = self.args
         self.database_url = args.database_url or f"sqlite:///{self.folder / 'blink-sms.sqlite'}"
-        self.public_url = f"http://{HOST}:{self.app_port}"
+        # The address Twilio would sign, as if a TLS proxy stood in front of gunicorn
+        # (production requires https); requests go to gunicorn over plain HTTP.
+        self.public_url = f"https://{HOST}:{self.app_port}"
         # Users: the warm-up ones, one per timed request, then the --same-user one.
         self.users = args.warmup + args.requests + 1
         url = self.public_url + SMS_PATH

@@ -195,6 +195,12 @@ class _Reader:
                     "PUBLIC_URL", "missing: the https:// address Twilio and users reach"
                 )
             public_url = "http://127.0.0.1:8000"
+        elif env == "production" and not public_url.lower().startswith("https://"):
+            raise SettingsError(
+                "PUBLIC_URL",
+                "must be an https:// URL in production: Twilio signs, and users open"
+                " activation links on, the address given here (a TLS proxy in front is fine)",
+            )
         account_sid = self.raw("TWILIO_ACCOUNT_SID")
         if account_sid is not None and not (
             account_sid.startswith("AC") and len(account_sid) == 34

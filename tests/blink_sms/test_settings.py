@@ -156,6 +156,12 @@ def test_production_requires_a_public_url() -> None:
     assert str(error).startswith("BLINK_PUBLIC_URL: missing")
 
 
+def test_production_requires_an_https_public_url() -> None:
+    error = refusal(ENV="production", PUBLIC_URL="http://sms.example.com")
+    assert str(error).startswith("BLINK_PUBLIC_URL: must be an https:// URL in production")
+    assert read(ENV="development", PUBLIC_URL="http://127.0.0.1:8000").public_url
+
+
 def test_production_refuses_the_console_sms_backend() -> None:
     error = refusal(ENV="production", PUBLIC_URL="https://sms.example.com", SMS_BACKEND="console")
     assert str(error).startswith("BLINK_SMS_BACKEND:")
