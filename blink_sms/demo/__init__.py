@@ -1,4 +1,5 @@
-"""The demo: a phone simulator page over the real webhook, jobs and sandbox directory.
+"""The demo: a phone simulator page over the real webhook, jobs and sandbox directory,
+and the newcomer's mailbox for trying enrollment.
 
 Mounted only outside production.
 """
@@ -9,6 +10,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from . import enroll  # noqa: F401 - its views join the blueprint
     from .views import bp
 
     app.register_blueprint(bp)

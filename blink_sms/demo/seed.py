@@ -1,4 +1,5 @@
-"""Demo data: one client on a sandbox directory, a few enrolled users with phones."""
+"""Demo data: one client on a sandbox directory, a few enrolled users with phones, and
+one newcomer who has no phone yet, to try the activation email and enrollment with."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ GATEWAY_NUMBER = "+15005550006"
 class DemoPerson:
     username: str
     display_name: str
-    phone: str
+    phone: str | None
     language: str
     password: str
 
@@ -32,6 +33,8 @@ PEOPLE = (
     DemoPerson("jonas", "Jonas Becker", "+4915112345678", "de", "Berg!Wald1987"),
     DemoPerson("chloe", "Chloé Martin", "+33612345678", "fr", "Soleil!Mer33"),
 )
+# Imported from the directory, not enrolled yet: the demo sends her the activation email.
+NEWCOMER = DemoPerson("dana", "Dana Okafor", None, "en", "Harbor!Lamp58")
 
 
 def seed(directory_path: str) -> Client:
@@ -53,7 +56,7 @@ def seed(directory_path: str) -> Client:
                 support_contact="the Contoso service desk, +1 555 010 0000",
                 default_region="US",
             )
-        for person in PEOPLE:
+        for person in (*PEOPLE, NEWCOMER):
             try:
                 entry = directory.find_user(person.username)
             except UserNotFound:
@@ -77,7 +80,7 @@ def seed(directory_path: str) -> Client:
                         display_name=person.display_name,
                         email=entry.email,
                         phone=person.phone,
-                        status=UserStatus.ACTIVE,
+                        status=UserStatus.ACTIVE if person.phone else UserStatus.PENDING,
                         language=person.language,
                     )
                 )

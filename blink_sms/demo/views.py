@@ -61,7 +61,7 @@ from directory_adapters.sandbox import (
 from ..context import Blink, blink
 from ..messaging.sms import ConsoleSender
 from ..models import PENDING_STATUSES, Client, ResetRequest, User, UserStatus
-from .seed import GATEWAY_NUMBER, PEOPLE
+from .seed import GATEWAY_NUMBER, NEWCOMER, PEOPLE
 
 log = structlog.get_logger(__name__)
 
@@ -209,7 +209,7 @@ def _conversations() -> Conversations:
     return store
 
 
-def _demo_client(db: Session) -> Client:
+def demo_client(db: Session) -> Client:
     client = db.execute(select(Client).where(Client.slug == DEMO_CLIENT)).scalar_one_or_none()
     if client is None:
         abort(404)
@@ -234,7 +234,10 @@ def _phones(db: Session, client: Client) -> list[Phone]:
         .order_by(User.id)
     ).scalars()
     phones = [Phone(u.phone, u.display_name, u.username) for u in users if u.phone]
-    return [*phones, Phone(STRANGER, "Not enrolled", None)]
+    # A number typed on an enrollment page gets its code before it is anyone's.
+    known = {phone.number for phone in phones} | {STRANGER}
+    new = [Phone(n, "New phone", None) for n in _sender().numbers() if n not in known]
+    return [*phones, *new, Phone(STRANGER, "Not enrolled", None)]
 
 
 def _pick(phones: list[Phone], raw: str | None) -> Phone:
@@ -248,7 +251,7 @@ def _pick(phones: list[Phone], raw: str | None) -> Phone:
 def _context() -> tuple[Blink, Client, list[Phone]]:
     services = blink()
     with services.db.session() as db:
-        client = _demo_client(db)
+        client = demo_client(db)
         return services, client, _phones(db, client)
 
 
@@ -371,7 +374,7 @@ def phone() -> str:
     services, client, phones = _context()
     selected = _pick(phones, request.args.get("phone"))
     directory = _directory(services, client)
-    old_passwords = {person.username: person.password for person in PEOPLE}
+    old_passwords = {person.username: person.password for person in (*PEOPLE, NEWCOMER)}
     return render_template(
         "demo/phone.html",
         client=client,
@@ -385,6 +388,7 @@ def phone() -> str:
         policy=directory.policy,
         old_password=old_passwords.get(selected.username or ""),
         max_body=MAX_BODY,
+        newcomer=NEWCOMER.display_name,
     )
 
 

@@ -139,3 +139,8 @@ class ConsoleSender:
     def messages_to(self, number: str) -> list[ConsoleMessage]:
         with self._lock:
             return list(self._inbox.get(number, ()))
+
+    def numbers(self) -> list[str]:
+        """The numbers that were texted, in the order they were first texted."""
+        with self._lock:
+            return list(self._inbox)

@@ -4,12 +4,10 @@ card talks to the sandbox directory."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -19,48 +17,12 @@ from blink_sms.db import upgrade
 from blink_sms.demo.seed import PEOPLE, seed
 from blink_sms.demo.views import STRANGER
 from blink_sms.messaging.sms import ConsoleSender
-from blink_sms.queue import InProcessQueue
-from blink_sms.settings import Settings
+
+from .conftest import demo_settings, wait_for_demo_jobs
 
 ALICE = PEOPLE[0]
 OTP = re.compile(r"Your new password: (\S+)\n")
 NEW_PASSWORD = "Sunny!Days2025"
-
-
-def _settings(tmp_path: Path, **changes: Any) -> Settings:
-    return Settings(
-        secret_key="x" * 40,
-        env="test",
-        database_url=f"sqlite:///{tmp_path}/db.sqlite",
-        public_url="http://localhost",
-        twilio_account_sid="AC" + "0" * 32,
-        twilio_auth_token="t" * 32,
-        sms_backend="console",
-        job_retry_intervals=(),
-    ).with_changes(**changes)
-
-
-@pytest.fixture
-def demo_app(tmp_path: Path) -> Iterator[Flask]:
-    settings = _settings(tmp_path)
-    upgrade(settings.database_url)
-    app = create_app(settings)
-    with app.app_context():
-        seed(str(tmp_path / "dir.sqlite"))
-    yield app
-    _wait_for_jobs(app)
-
-
-@pytest.fixture
-def browser(demo_app: Flask) -> FlaskClient:
-    return demo_app.test_client()
-
-
-def _wait_for_jobs(app: Flask) -> None:
-    with app.app_context():
-        queue = blink().queue
-        assert isinstance(queue, InProcessQueue)
-        queue.join()
 
 
 def _page(browser: FlaskClient, phone: str = ALICE.phone) -> str:
@@ -86,7 +48,7 @@ def _messages(browser: FlaskClient, phone: str = ALICE.phone) -> list[dict[str, 
 
 
 def _one_time_password(demo_app: Flask, browser: FlaskClient) -> str:
-    _wait_for_jobs(demo_app)
+    wait_for_demo_jobs(demo_app)
     bodies = [m["body"] for m in _messages(browser) if not m["mine"]]
     found = [match.group(1) for body in bodies if (match := OTP.search(body))]
     assert len(found) == 1, bodies
@@ -192,7 +154,7 @@ def test_a_locked_account_is_unlocked_by_text(demo_app: Flask, browser: FlaskCli
     assert "Account locked. Text UNLOCK to +1 500-555-0006" in html
 
     assert "Your account will be unlocked in a moment." in _text(browser, "UNLOCK")
-    _wait_for_jobs(demo_app)
+    wait_for_demo_jobs(demo_app)
     assert "Your account is unlocked." in _page(browser)
     assert "Signed in as Alice Johnson" in _sign_in(browser, ALICE.password)
 
@@ -224,7 +186,7 @@ def test_the_page_and_its_assets_load(browser: FlaskClient) -> None:
 
 
 def test_it_is_not_there_when_sms_are_really_sent(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, sms_backend="twilio")
+    settings = demo_settings(tmp_path, sms_backend="twilio")
     upgrade(settings.database_url)
     app = create_app(settings)
     with app.app_context():
