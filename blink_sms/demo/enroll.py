@@ -14,11 +14,12 @@ import time
 
 from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from ..context import blink
 from ..messaging.email import ConsoleEmail, ConsoleEmailSender
-from ..models import User, UserStatus
+from ..models import Client, User, UserStatus
 from ..services import invitations
 from .seed import NEWCOMER
 from .views import bp, demo_client
@@ -38,17 +39,22 @@ def _mails_to(address: str) -> list[ConsoleEmail]:
     return [mail for mail in _outbox().outbox if mail.message.to == address]
 
 
+def _newcomer(db: Session) -> tuple[Client, User]:
+    client = demo_client(db)
+    user = db.execute(
+        select(User).where(User.client_id == client.id, User.username == NEWCOMER.username)
+    ).scalar_one_or_none()
+    if user is None or not user.email:
+        abort(404)
+    return client, user
+
+
 @bp.post("/invite")
 def invite() -> BaseResponse:
     services = blink()
     with services.db.session() as db:
-        client = demo_client(db)
-        user = db.execute(
-            select(User).where(User.client_id == client.id, User.username == NEWCOMER.username)
-        ).scalar_one_or_none()
-        if user is None or not user.email:
-            abort(404)
-        address, sent = user.email, len(_mails_to(user.email))
+        _, user = _newcomer(db)
+        address, sent = user.email or "", len(_mails_to(user.email or ""))
         if user.status is UserStatus.ACTIVE:
             # "Reset User": her phone is unbound, so the demo can be walked again.
             invitations.reset_user(services, db, user, actor="demo")
@@ -65,13 +71,8 @@ def invite() -> BaseResponse:
 def mailbox() -> str:
     services = blink()
     with services.db.session() as db:
-        client = demo_client(db)
-        user = db.execute(
-            select(User).where(User.client_id == client.id, User.username == NEWCOMER.username)
-        ).scalar_one_or_none()
-        if user is None or not user.email:
-            abort(404)
-        name, address, status = user.display_name, user.email, user.status
+        client, user = _newcomer(db)
+        name, address, status = user.display_name, user.email or "", user.status
         client_name = client.name
     mails = []
     for mail in reversed(_mails_to(address)):
