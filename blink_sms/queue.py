@@ -62,6 +62,12 @@ def current_job_id() -> str | None:
     return str(job.id) if job is not None else None
 
 
+def start_job_logging() -> None:
+    """At the start of a job: its log lines carry its id, and nothing of the last job."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(job_id=current_job_id())
+
+
 class RqQueue:
     """Enqueues on Redis for ``blink-sms worker`` processes."""
 

@@ -19,6 +19,7 @@ from babel.dates import format_timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .. import queue
 from ..context import Blink
 from ..crypto import mask_phone
 from ..messaging.email import EmailError, OutgoingEmail
@@ -158,29 +159,20 @@ def _create_and_send(
 # --- the jobs ---------------------------------------------------------------------------------
 
 
-def _job_logging() -> None:
-    from ..queue import current_job_id
-
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(job_id=current_job_id())
-
-
 def send_activation_email(invitation_id: int) -> None:
     """Job: make the link's token and email it (see :func:`deliver_activation`)."""
     from ..context import blink
-    from ..queue import retries_left
 
-    _job_logging()
-    deliver_activation(blink(), invitation_id, retries_left=retries_left())
+    queue.start_job_logging()
+    deliver_activation(blink(), invitation_id, retries_left=queue.retries_left())
 
 
 def send_phone_bound_email(invitation_id: int) -> None:
     """Job: tell the user by email that the invitation bound a phone to their account."""
     from ..context import blink
-    from ..queue import retries_left
 
-    _job_logging()
-    deliver_phone_bound_notice(blink(), invitation_id, retries_left=retries_left())
+    queue.start_job_logging()
+    deliver_phone_bound_notice(blink(), invitation_id, retries_left=queue.retries_left())
 
 
 def _mark_failed(session: Session, invitation: Invitation, error: str) -> None:

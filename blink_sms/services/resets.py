@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from directory_adapters import DirectoryError, OperationNotSupported, PasswordRejected
 
-from .. import otp
+from .. import otp, queue
 from ..context import Blink
 from ..db import insert_ignoring_conflicts
 from ..messaging import texts
@@ -276,8 +276,6 @@ def request_reset(
         origin=origin.value,
     )
     session.commit()
-    from ..jobs import perform_request
-
     try:
         app.queue.enqueue(
             target.queue_name, perform_request, request_id, job_id=f"request-{request_id}"
@@ -347,6 +345,14 @@ def _reset_and_text(app: Blink, session: Session, request: ResetRequest) -> None
     body = translate(language_of(user), message, password=password)
     del password
     send_sms(app, session, user, body, purpose="otp", request=request)
+
+
+def perform_request(request_id: int) -> None:
+    """Job: carry out a reset or unlock request (see :func:`perform`)."""
+    from ..context import blink
+
+    queue.start_job_logging()
+    perform(blink(), request_id, retries_left=queue.retries_left())
 
 
 def perform(app: Blink, request_id: int, *, retries_left: int) -> None:
