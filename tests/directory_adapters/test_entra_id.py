@@ -30,13 +30,14 @@ from directory_adapters import (
     create_adapter,
 )
 from directory_adapters.entra_id import (
+    ERROR_TABLE,
     EntraIdDirectory,
     EntraSettings,
+    GraphClient,
     PrivilegedAccount,
     SyncedFromActiveDirectory,
     diagnose,
 )
-from directory_adapters.graph import ERROR_TABLE, GraphClient
 from tests.support.fake_graph import FULL_PERMISSIONS, EntraProbe, FakeEntra
 
 from .contract import NEW_PASSWORD, OLD_PASSWORD, DirectoryContract, DirectoryProbe

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .errors import (
+from ..errors import (
     ConfigurationError,
     DirectoryError,
     DirectoryUnavailable,

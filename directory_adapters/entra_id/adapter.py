@@ -1,0 +1,358 @@
+"""The Entra ID adapter: the operations of the directory interface, over Microsoft Graph.
+
+Every request goes through :class:`~.graph.GraphClient` (one session, timeouts, the
+token, one error table). Where Entra ID differs from the Protocol is documented in
+:mod:`directory_adapters.entra_id`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from ..base import DirectoryUser, LockoutState, PasswordPolicy
+from ..errors import (
+    DirectoryError,
+    OperationNotSupported,
+    OperationRefused,
+    PermissionDenied,
+    UserNotFound,
+)
+from .graph import PROFILE_UPDATE, GraphClient, Json, MsalTokens
+from .lookups import flatten, group_id, odata_literal, privileged_ids, roles_of, users_by_ids
+from .permissions import READ_GROUPS, READ_SIGN_INS, READ_USERS, SET_PASSWORDS
+from .settings import GUID, EntraSettings
+
+# Graph filters these two only as advanced queries (ConsistencyLevel: eventual + $count).
+_ADVANCED_ATTRIBUTES = frozenset({"onPremisesSamAccountName", "employeeId"})
+_USER_FIELDS = ("id", "userPrincipalName", "displayName", "mail", "mobilePhone",
+                "accountEnabled", "onPremisesSyncEnabled")  # fmt: skip
+LOCKED_OUT_ERROR = 50053  # AADSTS50053: account locked (smart lockout)
+_MAX_LOOKBACK = timedelta(days=1)
+
+
+class SyncedFromActiveDirectory(OperationRefused):
+    """The user is synchronised from on-premises AD: reset them there, not in the cloud."""
+
+
+class PrivilegedAccount(OperationRefused):
+    """The user holds an Entra directory role; the gateway does not reset such accounts."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _graph_time(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+# -- the adapter -----------------------------------------------------------------------
+
+
+class EntraIdDirectory:
+    """A client's Entra ID tenant, through Graph with an app-only token.
+
+    One instance per client per process: it keeps one HTTP session and msal's
+    token cache. ``sleep`` and ``clock`` are injectable for tests.
+    """
+
+    kind: str = "entra_id"
+
+    def __init__(
+        self,
+        settings: EntraSettings,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        session = session or requests.Session()
+        timeout = (settings.connect_timeout, settings.timeout)
+        self.tokens = MsalTokens(
+            tenant_id=settings.tenant_id,
+            client_id=settings.client_id,
+            credential=settings.credential,
+            authority=settings.authority,
+            scope=settings.scope,
+            session=session,
+            timeout=timeout,
+        )
+        self.graph = GraphClient(
+            base_url=settings.graph_url,
+            tokens=self.tokens,
+            session=session,
+            timeout=timeout,
+            sleep=sleep,
+            clock=clock,
+        )
+        self._fields = ",".join(dict.fromkeys((*_USER_FIELDS, settings.user_attribute)))
+        self._lock = threading.Lock()
+        self._last_poll: datetime | None = None
+        # Resets made by this process. Graph gives lastPasswordChangeDateTime to the
+        # second only, so a reset in the second after a lockout would not show there.
+        self._resets: dict[str, datetime] = {}
+        self.lockout_watch_off: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], **options: Any) -> EntraIdDirectory:
+        """Build from a settings mapping (see the package docstring); no network call."""
+        return cls(EntraSettings.parse(settings), **options)
+
+    # -- DirectoryAdapter ------------------------------------------------------------
+
+    def check_connection(self) -> None:
+        """Get a token and read one user: proves tenant, credentials and User.Read.All."""
+        self.graph.request(
+            "GET", "/users", params={"$top": "1", "$select": "id"}, permission=READ_USERS[0]
+        )
+
+    def find_user(self, identifier: str) -> DirectoryUser:
+        """Find by object id, then by ``user_attribute``, UPN or mail (case-insensitive);
+        ``UserNotFound`` when nobody or several people match."""
+        value = identifier.strip()
+        if not value:
+            raise UserNotFound("empty identifier")
+        if GUID.match(value):
+            with contextlib.suppress(UserNotFound):
+                return self.get_user(value)
+        attributes = tuple(
+            dict.fromkeys((self.settings.user_attribute, "userPrincipalName", "mail"))
+        )
+        advanced = self.settings.user_attribute in _ADVANCED_ATTRIBUTES
+        params = {
+            "$filter": " or ".join(f"{a} eq {odata_literal(value)}" for a in attributes),
+            "$select": self._fields,
+            **({"$count": "true"} if advanced else {}),
+        }
+        rows = flatten(
+            self.graph.pages("/users", params=params, advanced=advanced, permission=READ_USERS[0])
+        )
+        key = value.casefold()
+        for attribute in attributes:
+            matches = [row for row in rows if str(row.get(attribute) or "").casefold() == key]
+            if len(matches) == 1:
+                return self._user(matches[0])
+            if matches:
+                raise UserNotFound(f"identifier is ambiguous: {len(matches)} users match")
+        raise UserNotFound("no user with that identifier in Entra ID")
+
+    def get_user(self, user_id: str) -> DirectoryUser:
+        """Fetch by object id."""
+        return self._user(self._fetch(user_id))
+
+    def list_users(
+        self, *, group: str | None = None, ou: str | None = None
+    ) -> Iterator[DirectoryUser]:
+        """Users of ``group`` (object id or exact display name; nested groups included)
+        or, with no group, every user of the tenant. Runs now, following every page.
+
+        An unknown group raises ``ConfigurationError``; ``ou`` raises
+        ``OperationNotSupported`` (Entra ID has no OUs).
+        """
+        if ou is not None:
+            raise OperationNotSupported("Entra ID has no organisational units: scope by group")
+        if group is None:
+            pages = self.graph.pages(
+                "/users", params={"$select": self._fields, "$top": "999"}, permission=READ_USERS[0]
+            )
+        else:
+            # The OData cast is an advanced query: ConsistencyLevel eventual and $count.
+            pages = self.graph.pages(
+                f"/groups/{group_id(self.graph, group)}/transitiveMembers/microsoft.graph.user",
+                params={"$select": self._fields, "$top": "999", "$count": "true"},
+                advanced=True,
+                permission=READ_GROUPS[0],
+            )
+        rows = flatten(pages)
+        privileged = privileged_ids(self.graph) if self.settings.refuse_privileged else set()
+        return iter([self._user(row, privileged=row["id"] in privileged) for row in rows])
+
+    def set_password(self, user_id: str, password: str, *, must_change: bool, unlock: bool) -> None:
+        """``PATCH /users/{id}`` with a ``passwordProfile``. A reset also ends a smart
+        lockout, so ``unlock`` cannot be honoured as ``False``.
+
+        Refuses disabled accounts, users synchronised from on-premises AD
+        (:class:`SyncedFromActiveDirectory`) and, unless ``refuse_privileged`` is off,
+        holders of a directory role (:class:`PrivilegedAccount`), before any change.
+        """
+        raw = self._fetch(user_id)
+        if raw.get("accountEnabled") is False:
+            raise OperationRefused("account is disabled")
+        if raw.get("onPremisesSyncEnabled"):
+            raise SyncedFromActiveDirectory(
+                "user is synchronised from on-premises Active Directory "
+                "(onPremisesSyncEnabled): a cloud reset would not reach AD, where the "
+                "password lives; reset it through the client's Active Directory connection "
+                "(this client has none)"
+            )
+        if self.settings.refuse_privileged and (roles := roles_of(self.graph, raw["id"])):
+            raise PrivilegedAccount(
+                f"account holds Entra directory role(s) {', '.join(sorted(roles))}: "
+                "the gateway does not reset privileged accounts (refuse_privileged)"
+            )
+        profile = {"forceChangePasswordNextSignIn": must_change, "password": password}
+        try:
+            self.graph.request(
+                "PATCH",
+                f"/users/{raw['id']}",
+                body={"passwordProfile": profile},
+                permission=SET_PASSWORDS[0],
+                operation=PROFILE_UPDATE,
+            )
+        except PermissionDenied as err:
+            raise self._explain_password_denial(err) from err
+        with self._lock:
+            self._resets[raw["id"]] = self._clock()
+
+    def unlock(self, user_id: str) -> None:
+        """Entra ID has no unlock call: smart lockout ends by itself or with a reset."""
+        raise OperationNotSupported(
+            "Entra ID cannot unlock an account; a password reset (RESET) clears a lockout"
+        )
+
+    def lockout_state(self, user_id: str) -> LockoutState:
+        """Locked when the user's latest sign-in within the window failed with 50053 and
+        the password has not changed since. Needs AuditLog.Read.All and P1/P2."""
+        uid = self._checked_id(user_id)
+        since = self._clock() - timedelta(minutes=self.settings.lockout_window_minutes)
+        page = self._sign_ins(
+            {"$filter": f"userId eq '{uid}' and createdDateTime ge {_iso(since)}", "$top": "1"}
+        )
+        latest = next(iter(page), None)
+        if latest is None or (latest.get("status") or {}).get("errorCode") != LOCKED_OUT_ERROR:
+            return LockoutState(locked=False)
+        locked_at = _graph_time(latest.get("createdDateTime"))
+        raw = self._fetch(uid, extra=("lastPasswordChangeDateTime",))
+        if locked_at is None or self._ended(raw, locked_at):
+            return LockoutState(locked=False)
+        return LockoutState(locked=True, locked_at=locked_at)
+
+    def locked_out_users(self) -> list[DirectoryUser]:
+        """Users with a lockout (50053) in the sign-in logs since the last poll (and at
+        least the window), whose password has not changed since."""
+        now = self._clock()
+        window_start = now - timedelta(minutes=self.settings.lockout_window_minutes)
+        with self._lock:
+            since = max(min(self._last_poll or now, window_start), now - _MAX_LOOKBACK)
+        query = f"status/errorCode eq {LOCKED_OUT_ERROR} and createdDateTime ge {_iso(since)}"
+        latest: dict[str, datetime] = {}
+        for event in self._sign_ins({"$filter": query, "$top": "1000"}, every_page=True):
+            uid, when = str(event.get("userId") or ""), _graph_time(event.get("createdDateTime"))
+            if GUID.match(uid) and when is not None and (uid not in latest or when > latest[uid]):
+                latest[uid] = when
+        users = [
+            self._user(raw)
+            for raw in users_by_ids(self.graph, sorted(latest), self._fields)
+            if not self._ended(raw, latest[raw["id"]])
+        ]
+        with self._lock:
+            self._last_poll = now
+            self._resets = {k: v for k, v in self._resets.items() if v >= since}
+        return sorted(users, key=lambda user: user.username.casefold())
+
+    def password_policy(self) -> PasswordPolicy:
+        """Entra ID's rules for cloud users: 8 to 256 characters, 3 of 4 kinds."""
+        return PasswordPolicy(min_length=8, complexity=True)
+
+    # -- Graph helpers ---------------------------------------------------------------
+
+    @staticmethod
+    def _checked_id(user_id: str) -> str:
+        value = user_id.strip()
+        if not GUID.match(value):  # also keeps anything but an id out of the URL path
+            raise UserNotFound("Entra ID user ids are object ids (GUIDs)")
+        return value
+
+    def _fetch(self, user_id: str, extra: tuple[str, ...] = ()) -> Json:
+        fields = ",".join((self._fields, *extra))
+        return self.graph.request(
+            "GET",
+            f"/users/{self._checked_id(user_id)}",
+            params={"$select": fields},
+            permission=READ_USERS[0],
+        )
+
+    def _user(self, raw: Json, *, privileged: bool | None = None) -> DirectoryUser:
+        synced = bool(raw.get("onPremisesSyncEnabled"))
+        if privileged is None:
+            privileged = (
+                self.settings.refuse_privileged
+                and not synced
+                and bool(roles_of(self.graph, raw["id"]))
+            )
+        upn = str(raw.get("userPrincipalName") or "")
+        return DirectoryUser(
+            id=str(raw["id"]),
+            username=str(raw.get(self.settings.user_attribute) or upn),
+            display_name=str(raw.get("displayName") or upn),
+            email=raw.get("mail"),
+            upn=upn or None,
+            mobile=raw.get("mobilePhone"),
+            disabled=raw.get("accountEnabled") is False,
+            protected=synced or privileged,
+        )
+
+    def _sign_ins(self, params: Mapping[str, str], *, every_page: bool = False) -> list[Json]:
+        """Sign-in log entries; a missing permission or licence turns the watch off."""
+        try:
+            pages = self.graph.pages(
+                "/auditLogs/signIns", params=params, permission=READ_SIGN_INS[0]
+            )
+            if every_page:
+                return flatten(pages)
+            return next(pages, [])
+        except PermissionDenied as err:
+            self.lockout_watch_off = "lockout watch off: AuditLog.Read.All missing"
+            raise PermissionDenied(
+                f"{self.lockout_watch_off} ({err.message})", missing_right=READ_SIGN_INS[0]
+            ) from err
+        except OperationNotSupported as err:
+            self.lockout_watch_off = (
+                "lockout watch off: the tenant has no Entra ID P1/P2 licence, which sign-in "
+                "logs need"
+            )
+            raise OperationNotSupported(f"{self.lockout_watch_off} ({err.message})") from err
+
+    def _ended(self, raw: Json, locked_at: datetime) -> bool:
+        """Whether the password changed after the lockout (which ends a smart lockout)."""
+        with self._lock:
+            reset = self._resets.get(str(raw.get("id")))
+        return _changed_since(raw, locked_at) or (reset is not None and reset >= locked_at)
+
+    def _explain_password_denial(self, err: PermissionDenied) -> PermissionDenied:
+        """A 403 on a password PATCH: a missing permission, or a user above the app's role."""
+        try:
+            roles = set(self.tokens.claims().get("roles") or [])
+        except DirectoryError:
+            return err
+        if not roles & set(SET_PASSWORDS):
+            return err
+        return PermissionDenied(
+            f"{err.message}; the app has {SET_PASSWORDS[0]}, so the app's directory role "
+            "does not cover this user (User Administrator resets users; administrators "
+            "need Privileged Authentication Administrator)",
+            missing_right="directory role: User Administrator or Privileged Authentication "
+            "Administrator",
+        )
+
+
+def _iso(moment: datetime) -> str:
+    """A Graph $filter DateTimeOffset literal (UTC, no quotes)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _changed_since(raw: Json, moment: datetime) -> bool:
+    changed = _graph_time(raw.get("lastPasswordChangeDateTime"))
+    return changed is not None and changed > moment
