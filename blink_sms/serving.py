@@ -56,3 +56,5 @@ class GunicornLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type in
             duration_ms=round(request_time.total_seconds() * 1000, 1),
             remote_addr=environ.get("REMOTE_ADDR"),
         )
+        # The request is over: its request_id must not tag gunicorn's next lines.
+        structlog.contextvars.clear_contextvars()

@@ -85,3 +85,5 @@ def test_the_web_process_logs_json_and_never_a_link_token(
         404,
     )
     assert "utm" not in json.dumps(access)
+    after = lines[lines.index(access) + 1 :]
+    assert after and not [line for line in after if "request_id" in line]
