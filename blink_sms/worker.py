@@ -2,9 +2,10 @@
 
 RQ fixes a worker's queues when it starts. An MSP adds clients while the gateway runs,
 and a RESET from a new client's user must not wait in a queue nobody listens to until
-someone restarts the worker. So, while it is idle, this worker asks the database for the
-client list every ``refresh_every`` seconds and starts listening to new clients' queues
-(and stops listening to removed ones) without a restart.
+someone restarts the worker. So, between jobs and while it waits for one, this worker
+asks the database for the client list at most once every ``refresh_every`` seconds, and
+starts listening to new clients' queues (and stops listening to removed ones) without a
+restart.
 
 It is a ``SimpleWorker``: jobs run in this process, so the app, its database pool and the
 directory connections are built once and reused by every job.
@@ -12,6 +13,7 @@ directory connections are built once and reused by every job.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -64,11 +66,13 @@ class ClientWorker(SimpleWorker):
     ) -> None:
         self.current_names = current_names
         self.refresh_every = max(1, refresh_every)
+        self.refreshed_at = time.monotonic()
         queues = [Queue(name, connection=connection) for name in current_names()]
         super().__init__(queues, connection=connection)
 
     def refresh_queues(self) -> None:
         """Listen to the queues ``current_names()`` gives now; keep the old list on error."""
+        self.refreshed_at = time.monotonic()
         try:
             names = self.current_names()
         except Exception as error:  # a database hiccup must not stop the worker
@@ -103,7 +107,8 @@ class ClientWorker(SimpleWorker):
             # Burst mode, or a caller that set its own idle limit: RQ's behaviour.
             return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
         while True:
-            self.refresh_queues()
+            if time.monotonic() - self.refreshed_at >= self.refresh_every:
+                self.refresh_queues()  # at most once a period, however many jobs run
             # RQ gives up waiting after ``max_idle_time`` idle seconds and returns None;
             # that is the moment to look for new clients, then wait again.
             result = super().dequeue_job_and_maintain_ttl(timeout, self.refresh_every)
