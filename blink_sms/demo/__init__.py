@@ -10,7 +10,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from . import enroll  # noqa: F401 - its views join the blueprint
+    from . import enroll, signin  # noqa: F401 - their views join the blueprint
     from .views import bp
 
     app.register_blueprint(bp)

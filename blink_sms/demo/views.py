@@ -7,9 +7,8 @@ gateway says back arrives two ways, as on a real phone: the TwiML reply (kept he
 per app, in :class:`Conversations`) and the SMS the job sends through the REST API
 (kept by the :class:`~blink_sms.messaging.sms.ConsoleSender`).
 
-The sign-in card talks to the demo client's sandbox directory, as Windows would to
-Active Directory: a one-time password signs in only after it has been changed.
-Passwords pass through these views and are never stored, logged or put in the session.
+The sign-in card's views are in :mod:`.signin`, the newcomer's enrollment in
+:mod:`.enroll`; both add their views to this module's blueprint.
 
 Everything answers 404 unless SMS are printed (the console backend): the blueprint is
 not mounted in production anyway.
@@ -34,7 +33,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
     jsonify,
     redirect,
     render_template,
@@ -48,15 +46,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from werkzeug.wrappers.response import Response as BaseResponse
 
-from directory_adapters import DirectoryError, PasswordRejected
-from directory_adapters.sandbox import (
-    AccountDisabled,
-    AccountLocked,
-    InvalidCredentials,
-    MustChangePassword,
-    SandboxDirectory,
-    SignInError,
-)
+from directory_adapters.sandbox import SandboxDirectory
 
 from ..context import Blink, blink
 from ..messaging.sms import ConsoleSender
@@ -216,7 +206,7 @@ def demo_client(db: Session) -> Client:
     return client
 
 
-def _directory(services: Blink, client: Client) -> SandboxDirectory:
+def directory_of(services: Blink, client: Client) -> SandboxDirectory:
     directory = services.directories.for_client(client)
     if not isinstance(directory, SandboxDirectory):
         abort(404)
@@ -240,7 +230,7 @@ def _phones(db: Session, client: Client) -> list[Phone]:
     return [*phones, *new, Phone(STRANGER, "Not enrolled", None)]
 
 
-def _pick(phones: list[Phone], raw: str | None) -> Phone:
+def pick(phones: list[Phone], raw: str | None) -> Phone:
     """The phone asked for, or the first. A ``+`` in a hand-typed URL arrives as a space."""
     wanted = (raw or "").strip()
     if wanted and not wanted.startswith("+"):
@@ -248,7 +238,7 @@ def _pick(phones: list[Phone], raw: str | None) -> Phone:
     return next((p for p in phones if p.number == wanted), phones[0])
 
 
-def _context() -> tuple[Blink, Client, list[Phone]]:
+def demo_context() -> tuple[Blink, Client, list[Phone]]:
     services = blink()
     with services.db.session() as db:
         client = demo_client(db)
@@ -342,15 +332,8 @@ def _wants_json() -> bool:
     return best == "application/json"
 
 
-def _back_to(phone: Phone) -> BaseResponse:
+def back_to(phone: Phone) -> BaseResponse:
     return redirect(url_for(".phone", phone=phone.number), code=303)
-
-
-def _phone_of(phones: list[Phone], username: str, fallback: str | None) -> Phone:
-    """After a sign-in, show the phone of the person who signed in, if they have one."""
-    key = username.casefold()
-    owner = next((p for p in phones if p.username and p.username.casefold() == key), None)
-    return owner or _pick(phones, fallback)
 
 
 def _sign_in_state(phone: Phone) -> dict[str, str] | None:
@@ -362,7 +345,7 @@ def _sign_in_state(phone: Phone) -> dict[str, str] | None:
     return {k: str(v) for k, v in state.items()}
 
 
-def _remember(username: str, name: str, state: str) -> None:
+def remember(username: str, name: str, state: str) -> None:
     session[SIGN_IN] = {"username": username, "name": name, "state": state}
 
 
@@ -371,9 +354,9 @@ def _remember(username: str, name: str, state: str) -> None:
 
 @bp.get("/phone")
 def phone() -> str:
-    services, client, phones = _context()
-    selected = _pick(phones, request.args.get("phone"))
-    directory = _directory(services, client)
+    services, client, phones = demo_context()
+    selected = pick(phones, request.args.get("phone"))
+    directory = directory_of(services, client)
     old_passwords = {person.username: person.password for person in (*PEOPLE, NEWCOMER)}
     return render_template(
         "demo/phone.html",
@@ -394,111 +377,17 @@ def phone() -> str:
 
 @bp.get("/phone/messages")
 def messages() -> Response:
-    services, _, phones = _context()
-    return jsonify(_state(services, _pick(phones, request.args.get("phone")).number))
+    services, _, phones = demo_context()
+    return jsonify(_state(services, pick(phones, request.args.get("phone")).number))
 
 
 @bp.post("/phone/send")
 def send() -> BaseResponse:
-    services, client, phones = _context()
-    selected = _pick(phones, request.form.get("phone"))
+    services, client, phones = demo_context()
+    selected = pick(phones, request.form.get("phone"))
     body = request.form.get("body", "").strip()[:MAX_BODY]
     if body:
         _text_the_gateway(services, selected.number, client.sender_number or GATEWAY_NUMBER, body)
     if _wants_json():
         return jsonify(_state(services, selected.number))
-    return _back_to(selected)
-
-
-@bp.post("/signin")
-def signin() -> BaseResponse:
-    services, client, phones = _context()
-    username = request.form.get("username", "").strip()[:256]
-    password = request.form.get("password", "")
-    selected = _phone_of(phones, username, request.form.get("phone"))
-    name = selected.owner if selected.username else username
-    gateway = pretty_number(client.sender_number or GATEWAY_NUMBER)
-    session.pop(SIGN_IN, None)
-    if not username or not password:
-        flash("Enter your user name and password.", "error")
-        return _back_to(selected)
-    try:
-        user = _directory(services, client).authenticate(username, password)
-    except MustChangePassword:
-        _remember(username, name, "must_change")
-        flash("Password must be changed before you can sign in.", "warning")
-        outcome = "must_change"
-    except AccountLocked:
-        flash(f"Account locked. Text UNLOCK to {gateway} to unlock it.", "error")
-        outcome = "locked"
-    except AccountDisabled:
-        flash("This account is disabled. Contact your IT support desk.", "error")
-        outcome = "disabled"
-    except InvalidCredentials:
-        flash("Wrong password (or unknown user name).", "error")
-        outcome = "wrong_password"
-    except DirectoryError:
-        flash("The directory is not answering. Try again in a moment.", "error")
-        outcome = "unavailable"
-    else:
-        _remember(user.username, user.display_name, "signed_in")
-        outcome = "signed_in"
-    log.info("demo sign-in", username=username, outcome=outcome)
-    return _back_to(selected)
-
-
-@bp.post("/change-password")
-def change_password() -> BaseResponse:
-    services, client, phones = _context()
-    form = request.form
-    username = form.get("username", "").strip()[:256]
-    old, new = form.get("old_password", ""), form.get("new_password", "")
-    confirm = form.get("confirm", "")
-    selected = _phone_of(phones, username, form.get("phone"))
-    name = selected.owner if selected.username else username
-    directory = _directory(services, client)
-    if not (username and old and new and confirm):
-        flash("Fill in your current password and the new one twice.", "error")
-        return _back_to(selected)
-    if new != confirm:
-        flash("The new passwords do not match.", "error")
-        return _back_to(selected)
-    try:
-        directory.change_password(username, old, new)
-    except InvalidCredentials:
-        flash("The current password is wrong.", "error")
-        outcome = "wrong_password"
-    except AccountLocked:
-        session.pop(SIGN_IN, None)
-        flash("Account locked. Text UNLOCK to the gateway to unlock it.", "error")
-        outcome = "locked"
-    except AccountDisabled:
-        session.pop(SIGN_IN, None)
-        flash("This account is disabled. Contact your IT support desk.", "error")
-        outcome = "disabled"
-    except PasswordRejected as err:
-        reason = str(err)
-        flash(reason[:1].upper() + reason[1:] + ".", "error")
-        outcome = "rejected"
-    except DirectoryError:
-        flash("The directory is not answering. Try again in a moment.", "error")
-        outcome = "unavailable"
-    else:
-        outcome = "changed"
-        try:
-            user = directory.authenticate(username, new)
-        except (DirectoryError, SignInError):
-            session.pop(SIGN_IN, None)
-            flash("Password changed. Sign in with your new password.", "success")
-        else:
-            _remember(user.username, user.display_name or name, "signed_in")
-            flash("Password changed, signed in.", "success")
-    log.info("demo password change", username=username, outcome=outcome)
-    return _back_to(selected)
-
-
-@bp.post("/signout")
-def signout() -> BaseResponse:
-    _, _, phones = _context()
-    session.pop(SIGN_IN, None)
-    return _back_to(_pick(phones, request.form.get("phone")))
+    return back_to(selected)
