@@ -1,0 +1,219 @@
+"""The fake tenant's vocabulary: endpoints, permissions and role templates, time and
+format helpers, the password rule, and the directory objects with their Graph shapes."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+Json = dict[str, Any]
+Reply = tuple[int, dict[str, str], str]
+
+AUTHORITY = "https://login.microsoftonline.com"
+GRAPH = "https://graph.microsoft.com/v1.0"
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+GRAPH_CONTENT_TYPE = (
+    "application/json;odata.metadata=minimal;odata.streaming=true;"
+    "IEEE754Compatible=false;charset=utf-8"
+)
+# What a well set-up Blink SMS app registration is granted.
+FULL_PERMISSIONS = frozenset(
+    {
+        "User.Read.All",
+        "GroupMember.Read.All",
+        "User-PasswordProfile.ReadWrite.All",
+        "RoleManagement.Read.Directory",
+        "AuditLog.Read.All",
+    }
+)
+ROLE_TEMPLATES = {
+    "Global Administrator": "62e90394-69f5-4237-9190-012177145e10",
+    "User Administrator": "fe930be7-5e62-47db-91af-98c3a49a38b1",
+    "Helpdesk Administrator": "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+    "Privileged Authentication Administrator": "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
+    "Exchange Administrator": "29232cdf-9323-42fd-ade2-1d097af3e4de",
+}
+_RESET_ADMINS = {
+    ROLE_TEMPLATES["Global Administrator"],
+    ROLE_TEMPLATES["Privileged Authentication Administrator"],
+}
+READ_USERS = {
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+}
+READ_GROUPS = READ_USERS - {"User.Read.All", "User.ReadWrite.All"} | {
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "GroupMember.ReadWrite.All",
+    "Group.ReadWrite.All",
+}
+READ_ROLES = {"RoleManagement.Read.Directory", "RoleManagement.ReadWrite.Directory"} | {
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+}
+SET_PASSWORDS = {
+    "User-PasswordProfile.ReadWrite.All",
+    "User.ReadWrite.All",
+    "Directory.ReadWrite.All",
+}
+SIGN_IN_FAILURES = {
+    50126: "Error validating credentials due to invalid username or password.",
+    50053: "Account is locked because user tried to sign in too many times with an incorrect "
+    "user ID or password.",
+    50055: "The password is expired.",
+    50057: "The user account is disabled.",
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def graph_time(moment: datetime) -> str:
+    """Graph's DateTimeOffset: UTC, seven fractional digits (sign-in logs)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def graph_seconds(moment: datetime) -> str:
+    """Graph's DateTimeOffset to the second (lastPasswordChangeDateTime)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def password_is_strong(password: str) -> bool:
+    """Entra ID's rule for cloud users: 8 to 256 characters, 3 of the 4 kinds."""
+    kinds = {
+        "lower" if c.islower() else "upper" if c.isupper() else "digit" if c.isdigit() else "other"
+        for c in password
+    }
+    return 8 <= len(password) <= 256 and len(kinds) >= 3
+
+
+@dataclass
+class FakeUser:
+    id: str
+    user_principal_name: str
+    display_name: str
+    mail: str | None = None
+    mobile_phone: str | None = None
+    account_enabled: bool = True
+    on_premises_sync_enabled: bool | None = None
+    on_premises_sam_account_name: str | None = None
+    employee_id: str | None = None
+    password: str | None = field(default=None, repr=False)
+    force_change: bool = False
+    failed_sign_ins: int = 0
+    locked_until: datetime | None = None
+    last_password_change: datetime = field(default_factory=_now)
+
+    def resource(self) -> Json:
+        nickname = self.user_principal_name.split("@")[0]
+        given, _, surname = self.display_name.partition(" ")
+        return {
+            "id": self.id,
+            "businessPhones": [],
+            "displayName": self.display_name,
+            "givenName": given or None,
+            "jobTitle": None,
+            "mail": self.mail,
+            "mailNickname": nickname,
+            "mobilePhone": self.mobile_phone,
+            "officeLocation": None,
+            "preferredLanguage": "en-GB",
+            "surname": surname or None,
+            "userPrincipalName": self.user_principal_name,
+            "accountEnabled": self.account_enabled,
+            "onPremisesSyncEnabled": self.on_premises_sync_enabled,
+            "onPremisesSamAccountName": self.on_premises_sam_account_name,
+            "employeeId": self.employee_id,
+            "lastPasswordChangeDateTime": graph_seconds(self.last_password_change),
+            "userType": "Member",
+        }
+
+
+@dataclass
+class FakeGroup:
+    id: str
+    display_name: str
+    members: list[str] = field(default_factory=list)
+    is_assignable_to_role: bool = False
+
+    def resource(self) -> Json:
+        return {
+            "id": self.id,
+            "displayName": self.display_name,
+            "description": None,
+            "groupTypes": [],
+            "mail": None,
+            "mailEnabled": False,
+            "mailNickname": self.display_name.replace(" ", ""),
+            "securityEnabled": True,
+            "isAssignableToRole": self.is_assignable_to_role,
+        }
+
+
+@dataclass
+class FakeRole:
+    """An activated directory role (``directoryRole``), with its direct members."""
+
+    id: str
+    display_name: str
+    role_template_id: str
+    members: list[str] = field(default_factory=list)
+
+    def resource(self) -> Json:
+        return {
+            "id": self.id,
+            "deletedDateTime": None,
+            "description": f"{self.display_name} role",
+            "displayName": self.display_name,
+            "roleTemplateId": self.role_template_id,
+        }
+
+
+@dataclass
+class Failure:
+    """A queued failure: the next matching request gets it instead of an answer."""
+
+    status: int = 503
+    code: str = "serviceNotAvailable"
+    message: str = "The service is temporarily unavailable."
+    retry_after: str | None = None
+    exception: Exception | None = None
+    method: str | None = None
+    path: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method in (None, method) and (self.path is None or self.path in path)
+
+
+@dataclass
+class GraphCall:
+    """A Graph request as the fake received it (the PATCH body included, for assertions)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Json | None
+
+    @property
+    def advanced(self) -> bool:
+        """An advanced query: ``ConsistencyLevel: eventual`` and ``$count=true``."""
+        return (
+            self.headers.get("ConsistencyLevel") == "eventual"
+            and self.query.get("$count") == "true"
+        )
+
+
+class GraphError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
