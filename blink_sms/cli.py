@@ -1,4 +1,4 @@
-"""The ``blink-sms`` command: serve, worker, db upgrade, demo, sms simulate."""
+"""The ``blink-sms`` command: serve, worker, scheduler, db upgrade, demo, sms simulate."""
 
 from __future__ import annotations
 
@@ -47,6 +47,11 @@ def serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("logger_class", "blink_sms.serving.GunicornLogger")
 
         def load(self) -> Flask:
+            if app.extensions["blink_sms"].redis is None:
+                # No Redis, no scheduler process: periodic work runs in each web worker.
+                from .scheduler import start_in_thread
+
+                start_in_thread(app.extensions["blink_sms"])
             return app
 
     Server().run()
@@ -65,7 +70,7 @@ def serve(host: str, port: int, workers: int) -> None:
 def worker(clients: tuple[str, ...], burst: bool, refresh: int) -> None:
     """Run an RQ worker for the clients' directory queues (and the email queue)."""
     from .context import blink
-    from .worker import ClientWorker, queue_names
+    from .worker import queue_names, run
 
     app = _app()
     with app.app_context():
@@ -79,9 +84,30 @@ def worker(clients: tuple[str, ...], burst: bool, refresh: int) -> None:
         except LookupError as missing:
             raise click.ClickException(f"no such client: {missing}") from None
         current = (lambda: names) if clients else (lambda: queue_names(services))
-        ClientWorker(current, connection=services.redis, refresh_every=refresh).work(
-            burst=burst, with_scheduler=True
-        )
+        run(current, connection=services.redis, refresh_every=refresh, burst=burst)
+
+
+@cli.command()
+def scheduler() -> None:
+    """Run the scheduler: the one home of periodic work (run exactly one, or more for
+    failover: only one is active at a time)."""
+    import signal
+    import threading
+
+    from .context import blink
+    from .scheduler import Scheduler
+
+    app = _app()
+    with app.app_context():
+        services = blink()
+        if services.redis is None:
+            raise click.ClickException(
+                "BLINK_REDIS_URL is not set: without Redis the web process runs the scheduler"
+            )
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        Scheduler(services).run(stop)
 
 
 @cli.group()
@@ -131,6 +157,9 @@ def demo(port: int, host: str, data_dir: str | None) -> None:
     app = _app(settings)
     with app.app_context():
         seed(os.path.join(folder, "sandbox-directory.sqlite"))
+    from .scheduler import start_in_thread
+
+    start_in_thread(app.extensions["blink_sms"])
     click.echo(
         f"Blink SMS demo ready in {time.perf_counter() - started:.1f} s: "
         f"open http://{host}:{port}/demo/phone  (data in {folder}; Ctrl+C to stop)"

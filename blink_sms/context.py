@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from flask import current_app
 
@@ -23,9 +23,20 @@ from .settings import Settings
 if TYPE_CHECKING:
     from redis import Redis
 
-    from .models import Client
-
 EXTENSION = "blink_sms"
+
+
+class ClientDirectory(Protocol):
+    """A client's directory as stored: a ``Client``, or a job's snapshot of one."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def directory_kind(self) -> str: ...
+
+    @property
+    def directory_settings_encrypted(self) -> str: ...
 
 
 class Directories:
@@ -36,7 +47,7 @@ class Directories:
         self._lock = threading.Lock()
         self._adapters: dict[tuple[int, str], DirectoryAdapter] = {}
 
-    def for_client(self, client: Client) -> DirectoryAdapter:
+    def for_client(self, client: ClientDirectory) -> DirectoryAdapter:
         key = (client.id, client.directory_settings_encrypted)
         with self._lock:
             adapter = self._adapters.get(key)

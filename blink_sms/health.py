@@ -1,4 +1,10 @@
-"""Liveness (/healthz: the process answers) and readiness (/readyz: database and Redis)."""
+"""Liveness (/healthz: the process answers) and readiness (/readyz: database and Redis).
+
+``/readyz`` also says which clients' queues have had no live worker for a minute
+(``workers``). That does not make this web process unready (it still takes texts, and
+the requests wait in the queue), so the status code stays 200; an MSP's monitor should
+alert on ``"workers": "missing"``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from .context import blink
+from .liveness import queue_health
 
 log = structlog.get_logger(__name__)
 bp = Blueprint("health", __name__)
@@ -29,4 +36,15 @@ def readyz() -> ResponseReturnValue:
             log.warning("readiness check failed", check=name, error=type(err).__name__)
             checks[name] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
-    return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
+    body: dict[str, object] = {"status": "ok" if ready else "unavailable", "checks": checks}
+    if ready and app.redis is not None:
+        try:
+            health = queue_health(app)
+        except Exception as err:  # reported, but never a reason to be unready
+            log.warning("worker liveness unknown", error=type(err).__name__)
+        else:
+            stale = {h.client: h.describe() for h in health if not h.live}
+            body["workers"] = "missing" if stale else "ok"
+            if stale:
+                body["clients_without_worker"] = stale
+    return jsonify(body), 200 if ready else 503

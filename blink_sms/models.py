@@ -108,6 +108,10 @@ class RequestStatus(enum.StrEnum):
 
 
 PENDING_STATUSES = (RequestStatus.QUEUED, RequestStatus.RUNNING)
+# The predicate of the partial indexes over pending requests, as literal SQL. An
+# ``ON CONFLICT ... WHERE`` must repeat it literally: with bound parameters PostgreSQL
+# cannot match a generic plan (used from a prepared statement's sixth run) to the index.
+PENDING_PREDICATE = "status IN ('queued', 'running')"
 
 
 class Client(Base):
@@ -182,10 +186,17 @@ class ResetRequest(Base):
             "uq_reset_requests_one_pending_per_user",
             "user_id",
             unique=True,
-            sqlite_where=text("status IN ('queued', 'running')"),
-            postgresql_where=text("status IN ('queued', 'running')"),
+            sqlite_where=text(PENDING_PREDICATE),
+            postgresql_where=text(PENDING_PREDICATE),
         ),
         Index("ix_reset_requests_user_created", "user_id", "created_at"),
+        # The scheduler's sweep looks for pending requests only.
+        Index(
+            "ix_reset_requests_pending",
+            "status",
+            sqlite_where=text(PENDING_PREDICATE),
+            postgresql_where=text(PENDING_PREDICATE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -199,7 +210,19 @@ class ResetRequest(Base):
     # The gateway number the user texted; the answer comes from the same number.
     reply_from: Mapped[str | None] = mapped_column(String(20))
     actor: Mapped[str | None] = mapped_column(String(200))
+    # Claims by a job so far: each run of the job, crashed ones included, is one attempt.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The lease of the job that holds a running request (see services/reset_job.py):
+    # a random token, who holds it (host:pid) and until when. A lease that runs out
+    # means the worker died; the scheduler's sweep queues the request again.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_holder: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a queued request may run (a retry's wait); None: at once.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When its job was last put on the queue; None: not on any queue (Redis was down,
+    # or a retry waits for the scheduler): the outbox the sweep empties.
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error_code: Mapped[str | None] = mapped_column(String(64))
     outbound_sid: Mapped[str | None] = mapped_column(String(34))
     delivery_status: Mapped[str | None] = mapped_column(String(16))

@@ -7,6 +7,7 @@ anything else.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -27,9 +28,20 @@ _job_id: ContextVar[str | None] = ContextVar("blink_job_id", default=None)
 
 
 class JobQueue(Protocol):
-    """Puts a job on a named queue. Retries follow the deployment's retry intervals."""
+    """Puts a job on a named queue.
 
-    def enqueue(self, queue_name: str, func: Job, *args: int, job_id: str) -> None: ...
+    With ``retry`` (email jobs) a job that raises is tried again after the deployment's
+    retry intervals. Reset jobs pass ``retry=False``: their request row keeps its own
+    attempts and next attempt time (:mod:`blink_sms.services.reset_job`).
+    """
+
+    def enqueue(
+        self, queue_name: str, func: Job, *args: int, job_id: str, retry: bool = True
+    ) -> None: ...
+
+    def missing(self, job_ids: Sequence[str]) -> set[str]:
+        """Those of ``job_ids`` that are neither waiting nor running: lost or ended."""
+        ...
 
     def ping(self) -> None: ...
 
@@ -76,13 +88,15 @@ class RqQueue:
         self.retry_intervals = list(retry_intervals)
         self._queues: dict[str, Any] = {}
 
-    def enqueue(self, queue_name: str, func: Job, *args: int, job_id: str) -> None:
+    def enqueue(
+        self, queue_name: str, func: Job, *args: int, job_id: str, retry: bool = True
+    ) -> None:
         from rq import Queue, Retry
 
         _check_args(args)
-        retry = (
+        retries = (
             Retry(max=len(self.retry_intervals), interval=self.retry_intervals)
-            if self.retry_intervals
+            if self.retry_intervals and retry
             else None
         )
         queue = self._queues.get(queue_name)
@@ -94,13 +108,23 @@ class RqQueue:
                 func,
                 args=args,
                 job_id=job_id,
-                retry=retry,
+                retry=retries,
                 result_ttl=3600,
                 failure_ttl=7 * 86_400,
                 description=f"{func.__name__}{tuple(args)}",
                 pipeline=pipe,
             )
             pipe.execute()
+
+    def missing(self, job_ids: Sequence[str]) -> set[str]:
+        from rq.job import Job as RqJob
+
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hget(RqJob.key_for(job_id), "status")
+            statuses = pipe.execute()
+        alive = {b"queued", b"started", b"scheduled", b"deferred"}
+        return {j for j, status in zip(job_ids, statuses, strict=True) if status not in alive}
 
     def ping(self) -> None:
         self.redis.ping()
@@ -116,23 +140,31 @@ class InProcessQueue:
         self.app = app
         self.retry_intervals = list(retry_intervals)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blink-job")
-        self._futures: list[Future[None]] = []
+        self._futures: dict[str, Future[None]] = {}
+        self._lock = threading.Lock()
 
-    def enqueue(self, queue_name: str, func: Job, *args: int, job_id: str) -> None:
+    def enqueue(
+        self, queue_name: str, func: Job, *args: int, job_id: str, retry: bool = True
+    ) -> None:
         _check_args(args)
-        self._futures = [f for f in self._futures if not f.done()]
-        self._futures.append(self._pool.submit(self._run, func, args, job_id))
+        with self._lock:
+            self._futures = {j: f for j, f in self._futures.items() if not f.done()}
+            self._futures[job_id] = self._pool.submit(self._run, func, args, job_id, retry)
 
-    def _run(self, func: Job, args: tuple[int, ...], job_id: str) -> None:
+    def missing(self, job_ids: Sequence[str]) -> set[str]:
+        with self._lock:
+            return {j for j in job_ids if j not in self._futures or self._futures[j].done()}
+
+    def _run(self, func: Job, args: tuple[int, ...], job_id: str, retry: bool) -> None:
         job_token = _job_id.set(job_id)
         try:
             with self.app.app_context():
-                self._attempts(func, args, job_id)
+                self._attempts(func, args, job_id, retry)
         finally:
             _job_id.reset(job_token)
 
-    def _attempts(self, func: Job, args: tuple[int, ...], job_id: str) -> None:
-        intervals = self.retry_intervals
+    def _attempts(self, func: Job, args: tuple[int, ...], job_id: str, retry: bool) -> None:
+        intervals = self.retry_intervals if retry else []
         for attempt in range(len(intervals) + 1):
             token = _retries_left.set(len(intervals) - attempt)
             try:
@@ -148,8 +180,14 @@ class InProcessQueue:
                 _retries_left.reset(token)
 
     def join(self, timeout: float = 30.0) -> None:
-        """Wait for the jobs enqueued so far (tests and the demo's CLI)."""
-        wait(list(self._futures), timeout=timeout)
+        """Wait for the jobs enqueued so far, and those they enqueue (tests, the demo)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self._lock:
+                pending = [f for f in self._futures.values() if not f.done()]
+            if not pending:
+                return
+            wait(pending, timeout=max(0.0, end - time.monotonic()))
 
     def ping(self) -> None:
         return None

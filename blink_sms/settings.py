@@ -54,6 +54,11 @@ class Settings:
     log_level: str = "INFO"
     # Seconds between attempts of a directory job; len() is the number of retries.
     job_retry_intervals: tuple[int, ...] = (10, 30, 90)
+    # A running job renews its lease on the request every third of this; a lease that
+    # runs out means its worker died, and the scheduler queues the request again.
+    job_lease_seconds: int = 30
+    # How often the scheduler runs its sweeps (abandoned requests, the enqueue outbox).
+    sweep_seconds: int = 5
     unknown_sender_reply_interval: int = 86_400
     replies_per_hour: int = 10
     max_body_chars: int = 1_600
@@ -234,6 +239,8 @@ class _Reader:
                 "LOG_LEVEL", ("debug", "info", "warning", "error"), "info"
             ).upper(),
             job_retry_intervals=self.intervals("JOB_RETRY_INTERVALS", (10, 30, 90)),
+            job_lease_seconds=self.integer("JOB_LEASE_SECONDS", 30, minimum=3),
+            sweep_seconds=self.integer("SWEEP_SECONDS", 5, minimum=1),
             unknown_sender_reply_interval=self.integer(
                 "UNKNOWN_SENDER_REPLY_INTERVAL", 86_400, minimum=60
             ),

@@ -8,19 +8,32 @@ starts listening to new clients' queues (and stops listening to removed ones) wi
 restart.
 
 It is a ``SimpleWorker``: jobs run in this process, so the app, its database pool and the
-directory connections are built once and reused by every job.
+directory connections are built once and reused by every job. It runs no RQ scheduler
+of its own: retries of reset requests live in the database, and the one scheduler
+process (``blink-sms scheduler``) does all periodic work.
+
+A worker outlives Redis restarts and outages: :func:`run` starts RQ's work loop again
+with backoff whenever it ends on a Redis error, and a heartbeat thread notes the queues
+it serves every few seconds (:mod:`blink_sms.liveness`), logging one line when Redis
+goes away and one when it is back.
 """
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, worker_registration
 from sqlalchemy import select
 
+from . import liveness
 from .models import Client, client_queue
 from .services.invitations import EMAIL_QUEUE
 
@@ -89,11 +102,6 @@ class ClientWorker(SimpleWorker):
             worker_registration.register(self, pipe)
             pipe.hset(self.key, "queues", ",".join(names))
             pipe.execute()
-        if self.scheduler is not None:
-            # Retries wait in each queue's scheduled-job registry, which only a scheduler
-            # holding that queue's lock moves on: restart it with the new list.
-            self.stop_scheduler()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
-            self._start_scheduler()
         log.info(
             "worker queues changed",
             added=sorted(set(names) - set(before)),
@@ -114,3 +122,97 @@ class ClientWorker(SimpleWorker):
             result = super().dequeue_job_and_maintain_ttl(timeout, self.refresh_every)
             if result is not None:
                 return result
+
+
+REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError)
+LONGEST_BACKOFF = 30.0
+
+
+class _QuietRedisErrors(logging.Filter):
+    """RQ logs every reconnection attempt; the heartbeat logs the state changes instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "could not connect to Redis" not in record.getMessage()
+
+
+class Heartbeat:
+    """Notes the worker's queues in Redis every few seconds, from a thread of its own.
+
+    It is also the worker's one voice about Redis: one line when Redis goes away, one
+    when it is back."""
+
+    def __init__(self, redis: Redis[bytes], queue_names: Callable[[], list[str]]) -> None:
+        self.redis = redis
+        self.queue_names = queue_names
+        self.redis_up = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="worker-heartbeat", daemon=True)
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def beat(self) -> None:
+        try:
+            liveness.beat(self.redis, self.queue_names())
+        except REDIS_ERRORS as err:
+            self.redis_state(up=False, error=type(err).__name__)
+            return
+        self.redis_state(up=True)
+
+    def redis_state(self, *, up: bool, error: str = "") -> None:
+        if up and not self.redis_up:
+            log.info("redis is reachable again; worker resumes")
+        elif not up and self.redis_up:
+            log.warning("redis unreachable; worker keeps trying", error=error)
+        self.redis_up = up
+
+    def _run(self) -> None:
+        while True:
+            self.beat()
+            if self._stop.wait(liveness.BEAT_SECONDS):
+                return
+
+
+def run(
+    current_names: Callable[[], list[str]],
+    *,
+    connection: Redis[bytes],
+    refresh_every: int = REFRESH_SECONDS,
+    burst: bool = False,
+) -> None:
+    """Serve the queues until asked to stop (or, in burst mode, until they are empty),
+    through Redis outages: RQ's loop is started again with backoff when it ends on one."""
+    logging.getLogger("rq.worker").addFilter(_QuietRedisErrors())
+    serving: list[ClientWorker] = []  # the RQ worker of the moment, for the heartbeat
+    heartbeat = Heartbeat(connection, lambda: serving[-1].queue_names() if serving else [])
+    heartbeat.start()
+    backoff = 1.0
+    try:
+        while True:
+            try:
+                worker = ClientWorker(current_names, connection=connection,
+                                      refresh_every=refresh_every)  # fmt: skip
+                serving[:] = [worker]
+                heartbeat.beat()
+                worker.work(burst=burst, with_scheduler=False)
+            except REDIS_ERRORS as err:  # while registering, before RQ's loop began
+                heartbeat.redis_state(up=False, error=type(err).__name__)
+            else:
+                if burst or worker._stop_requested:
+                    return
+                # RQ's loop ended on an error (a Redis error during or after a job).
+                heartbeat.beat()
+            # Signals sent while we wait must stop the process, not an RQ worker that is gone.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, LONGEST_BACKOFF)
+            if heartbeat.redis_up:
+                backoff = 1.0
+    finally:
+        heartbeat.stop()

@@ -110,6 +110,7 @@ def test_a_worker_process_retries_after_a_directory_outage(
     text_gateway(alice.phone, "RESET")
     sent, logs = run_worker(settings, tmp_path)
     assert "request will be retried" in logs
+    assert len(sent) == 1, logs[-4000:]
     [sms] = sent
     assert world.sign_in(alice.username, password_in(sms["Body"])) == "must_change"
     with world.services.db.session() as session:
@@ -117,13 +118,31 @@ def test_a_worker_process_retries_after_a_directory_outage(
         assert request.status is RequestStatus.DONE and request.attempts == 2
 
 
-def test_a_reset_when_redis_is_down_fails_clearly(
-    text_gateway: Send, alice: Persona, world: World, redis_server: Any
+def test_a_reset_accepted_while_redis_is_down_is_sent_once_redis_is_back(
+    text_gateway: Send,
+    alice: Persona,
+    world: World,
+    settings: Settings,
+    tmp_path: Path,
+    redis_server: Any,
 ) -> None:
-    world.services.queue.redis.connection_pool.disconnect()  # type: ignore[attr-defined]
-    world.services.queue.redis.connection_pool.connection_kwargs["port"] = 1  # type: ignore[attr-defined]
+    from blink_sms.services import reset_job
+
+    pool = world.services.queue.redis.connection_pool  # type: ignore[attr-defined]
+    port = pool.connection_kwargs["port"]
+    pool.connection_kwargs["port"] = 1  # Redis is down for the web process
+    pool.reset()
     reply = reply_text(text_gateway(alice.phone, "RESET"))
-    assert reply is not None and "Sorry" in reply
+    assert reply is not None and "arrive" in reply  # answered at once, as usual
     with world.services.db.session() as session:
         request = session.execute(select(ResetRequest)).scalar_one()
-        assert request.status is RequestStatus.FAILED and request.error_code == "queue_unavailable"
+    assert (request.status, request.enqueued_at) == (RequestStatus.QUEUED, None)
+    assert reset_job.sweep(world.services).enqueued == 0  # still down: stays in the outbox
+    pool.connection_kwargs["port"] = port  # Redis is back
+    pool.reset()
+    assert reset_job.sweep(world.services).enqueued == 1
+    assert reset_job.sweep(world.services).enqueued == 0  # on the queue now: not twice
+    [sms], _ = run_worker(settings, tmp_path)
+    assert world.sign_in(alice.username, password_in(sms["Body"])) == "must_change"
+    with world.services.db.session() as session:
+        assert session.execute(select(ResetRequest.status)).scalar_one() is RequestStatus.DONE

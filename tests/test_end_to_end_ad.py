@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from blink_sms.context import Blink
 from blink_sms.models import Client, RequestStatus, ResetRequest, User, UserStatus
-from blink_sms.services import resets
+from blink_sms.services import reset_job
 from blink_sms.services.clients import create_client
 from blink_sms.settings import Settings
 from tests.conftest import GATEWAY, reply_text
@@ -181,15 +181,14 @@ def test_a_reset_during_a_dc_outage_is_retried_and_succeeds_after_the_restart(
     services.directories.for_client(client).check_connection()
     samba_dc.stop()
     try:
-        with pytest.raises(resets.RetryLater):
-            resets.perform(services, request_id, retries_left=1)
+        reset_job.perform(services, request_id)
         failed_attempt = the_request(services)
         assert failed_attempt.status is RequestStatus.QUEUED
         assert failed_attempt.error_code == "directory_unavailable"
         assert twilio.sent == []
     finally:
         samba_dc.restart()
-    resets.perform(services, request_id, retries_left=0)
+    reset_job.perform(services, request_id)
     done = the_request(services)
     assert (done.status, done.attempts) == (RequestStatus.DONE, 2)
     [sms] = twilio.sent

@@ -17,8 +17,9 @@ from .signature import twilio_signed
 log = structlog.get_logger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/twilio")
 
-_MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
-_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+# Matched with fullmatch: "$" would also accept a trailing newline.
+_MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
+_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 
 
 def twiml(text: str | None = None) -> Response:
@@ -54,7 +55,7 @@ def sms() -> Response:
     if not sid or not sender or not to or body is None:
         log.info("inbound SMS refused: missing fields")
         abort(400)
-    if not _MESSAGE_SID.match(sid):
+    if not _MESSAGE_SID.fullmatch(sid):
         log.info("inbound SMS refused: malformed MessageSid")
         abort(400)
     app = blink()
@@ -62,7 +63,7 @@ def sms() -> Response:
     expected = app.settings.twilio_account_sid
     if expected and account != expected:
         return _ignore("AccountSid is not this deployment's account")
-    if account and not _ACCOUNT_SID.match(account):
+    if account and not _ACCOUNT_SID.fullmatch(account):
         return _ignore("malformed AccountSid")
     sender_e164, to_e164 = _e164(sender), _e164(to)
     if sender_e164 is None or to_e164 is None:
@@ -79,7 +80,7 @@ def status() -> Response:
     form = request.form
     sid = form.get("MessageSid", "")
     state = form.get("MessageStatus", "").lower()
-    if not _MESSAGE_SID.match(sid) or state not in delivery.STATUSES:
+    if not _MESSAGE_SID.fullmatch(sid) or state not in delivery.STATUSES:
         log.info("status callback refused: malformed", status=state[:20])
         abort(400)
     error_code = form.get("ErrorCode") or None

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from directory_adapters import ADAPTERS
 
 from ..context import blink
+from ..liveness import queue_health
 from ..models import Client
 from ..services.clients import create_client
 from .base import with_app
@@ -101,11 +102,29 @@ def list_() -> None:
     if not rows:
         click.echo("no clients yet: add one with 'blink-sms clients add'")
         return
+    workers = _worker_health()
     for client in rows:
         click.echo(
             f"{client.slug:<20} {client.name:<30} {client.directory_kind:<18} "
-            f"{client.sender_number or '-':<16} {client.default_region}"
+            f"{client.sender_number or '-':<16} {client.default_region:<3} "
+            f"{workers.get(client.slug, '')}".rstrip()
         )
+
+
+def _worker_health() -> dict[str, str]:
+    """slug -> what is known of its queue's workers ('' without Redis: jobs run in-process)."""
+    services = blink()
+    if services.redis is None:
+        return {}
+    try:
+        return {h.client: h.describe() for h in queue_health(services)}
+    except Exception as err:  # listing clients must work while Redis is down
+        return dict.fromkeys(_all_slugs(), f"workers unknown ({type(err).__name__})")
+
+
+def _all_slugs() -> list[str]:
+    with blink().db.session() as session:
+        return list(session.execute(select(Client.slug)).scalars())
 
 
 _MARKS = {"ok": "ok     ", "warning": "WARNING", "problem": "PROBLEM"}

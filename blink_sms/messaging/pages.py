@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 DOMAIN = "web"
 DEFAULT_COLOR = "#1f5fbf"
-HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 Gettext = Callable[..., str]
 
@@ -70,7 +70,7 @@ class Branding:
 
             defaults = blink().settings
         color = next(
-            (c for c in (client.brand_color, defaults.brand_color) if c and HEX_COLOR.match(c)),
+            (c for c in (client.brand_color, defaults.brand_color) if c and HEX_COLOR.fullmatch(c)),
             DEFAULT_COLOR,
         )
         return cls(

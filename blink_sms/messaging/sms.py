@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import defaultdict, deque
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TextIO
@@ -35,6 +36,13 @@ class SmsSender(Protocol):
     """Sends one SMS. Returns the message id; raises :class:`SmsError`."""
 
     def send(self, message: OutgoingSms) -> str: ...
+
+    def find_sent(self, to: str, since: datetime, known: Collection[str]) -> str | None:
+        """The id of a message sent through the API to ``to`` since ``since`` whose id is
+        not in ``known``, or None. A job that died while handing over an SMS asks this
+        to learn whether the message left. Raises :class:`SmsError` (retryable) when the
+        provider cannot be asked."""
+        ...
 
 
 # Twilio error code -> (permanent?, short reason). Anything not listed: 4xx permanent,
@@ -101,6 +109,29 @@ class TwilioSender:
             raise SmsError(f"cannot reach Twilio ({type(err).__name__})", permanent=False) from None
         return str(created.sid)
 
+    def find_sent(self, to: str, since: datetime, known: Collection[str]) -> str | None:
+        from requests import RequestException
+        from twilio.base.exceptions import TwilioRestException
+
+        try:
+            # One page of the messages to this number, newest first: a user gets few.
+            messages = self._client.api.v2010.account.messages.list(to=to, limit=50)
+        except TwilioRestException as err:
+            _, reason = classify_twilio_error(err.status, err.code)
+            raise SmsError(reason, code=err.code, permanent=False) from None
+        except RequestException as err:
+            raise SmsError(f"cannot reach Twilio ({type(err).__name__})", permanent=False) from None
+        for message in messages:
+            created = message.date_created
+            if (
+                str(message.direction or "").startswith("outbound-api")
+                and created is not None
+                and created >= since
+                and message.sid not in known
+            ):
+                return str(message.sid)
+        return None
+
 
 @dataclass(frozen=True)
 class ConsoleMessage:
@@ -135,6 +166,12 @@ class ConsoleSender:
         )
         stream.flush()
         return sid
+
+    def find_sent(self, to: str, since: datetime, known: Collection[str]) -> str | None:
+        for message in reversed(self.messages_to(to)):
+            if message.at >= since and message.sid not in known:
+                return message.sid
+        return None
 
     def messages_to(self, number: str) -> list[ConsoleMessage]:
         with self._lock:

@@ -12,7 +12,7 @@ from ..crypto import SecretBox
 from ..models import Client
 from . import audit
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 def create_client(
@@ -27,7 +27,7 @@ def create_client(
     **options: Any,
 ) -> Client:
     """Add a client; its directory settings are stored encrypted."""
-    if not _SLUG.match(slug):
+    if not _SLUG.fullmatch(slug):
         raise ValueError("slug: lowercase letters, digits and dashes, at most 63 characters")
     client = Client(
         slug=slug,

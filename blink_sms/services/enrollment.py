@@ -48,7 +48,8 @@ from ..models import (
 from . import audit, throttle
 from .invitations import EMAIL_QUEUE, is_open, send_phone_bound_email, token_hash
 from .outbound import deliver, send_sms
-from .resets import error_code_of, language_of
+from .reset_job import error_code_of
+from .resets import language_of
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +60,7 @@ CODES_PER_HOUR = 3
 RESEND_COOLDOWN = timedelta(seconds=60)
 CODES_PER_NUMBER_PER_DAY = 5
 MAX_NUMBER_INPUT = 32
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 _MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 _NOT_TEXTABLE = (
     PhoneNumberType.PREMIUM_RATE,
@@ -87,7 +88,7 @@ def find_invitation(
     session: Session, token: str, *, now: datetime, for_update: bool = False
 ) -> Invitation | BadLink:
     """The open invitation of ``token``, or why there is none. Reads only."""
-    if not _TOKEN.match(token):
+    if not _TOKEN.fullmatch(token):
         return BadLink(LinkProblem.NOT_FOUND)
     query = select(Invitation).where(Invitation.token_hash == token_hash(token))
     if for_update:

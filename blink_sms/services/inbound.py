@@ -39,7 +39,6 @@ from .resets import (
     HOUR,
     Accepted,
     AlreadyPending,
-    RateLimited,
     Recent,
     Target,
     recent_request_columns,
@@ -215,11 +214,9 @@ def _known_sender(
             return Reply(translate(language, ack))
         if isinstance(outcome, AlreadyPending):
             text = translate(language, texts.RESET_PENDING)
-        elif isinstance(outcome, RateLimited):
+        else:
             wait = format_wait(outcome.retry_after.total_seconds(), language)
             text = translate(language, texts.RATE_LIMITED, wait=wait)
-        else:
-            text = translate(language, texts.APOLOGY, support=sender.support_contact)
     else:
         text = translate(language, texts.HELP)
     allowed = throttle.allow(

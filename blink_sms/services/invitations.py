@@ -25,8 +25,9 @@ from ..crypto import mask_phone
 from ..messaging.email import EmailError, OutgoingEmail
 from ..messaging.pages import Branding, email_templates, gettext_for
 from ..models import Invitation, User, UserStatus, utcnow
+from ..retries import RetryLater
 from . import audit
-from .resets import RetryLater, language_of
+from .resets import language_of
 
 log = structlog.get_logger(__name__)
 

@@ -7,11 +7,25 @@ directly from the enrollment service, under its own limits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..context import Blink
 from ..messaging.sms import OutgoingSms, SmsError
-from ..models import Client, OutboundMessage, ResetRequest, User
+from ..models import OutboundMessage, ResetRequest, User
+
+
+class Route(Protocol):
+    """Where a client's texts leave from (a ``Client``, or a job's snapshot of one)."""
+
+    @property
+    def sender_number(self) -> str | None: ...
+
+    @property
+    def messaging_service_sid(self) -> str | None: ...
 
 
 def deliver(
@@ -19,35 +33,37 @@ def deliver(
     session: Session,
     *,
     to: str,
-    client: Client,
+    client: Route,
     body: str,
     purpose: str,
     user_id: int | None,
-    request: ResetRequest | None = None,
+    request_id: int | None = None,
+    reply_from: str | None = None,
+    fence: Callable[[Session], None] | None = None,
 ) -> str:
     """Send one SMS and record it (never its body). Commits before and after sending.
 
     The record is committed as 'sending' first, so a crash between handing the text
-    to Twilio and recording the result is visible to a retried job.
+    to Twilio and recording the result is visible to a retried job. ``fence`` runs in
+    that same transaction and may raise to stop the message (a job that lost its lease).
+    No transaction is open while Twilio is called.
     """
     if app.sms is None:
         raise SmsError("SMS sending is off: Twilio credentials are not configured", permanent=True)
+    if fence is not None:
+        fence(session)
     record = OutboundMessage(
-        request_id=request.id if request else None,
-        user_id=user_id,
-        purpose=purpose,
-        status="sending",
+        request_id=request_id, user_id=user_id, purpose=purpose, status="sending"
     )
     session.add(record)
     session.commit()
-    # The answer comes from the number the user texted, when there was one.
-    sender = (request.reply_from if request else None) or client.sender_number
     try:
         sid = app.sms.send(
             OutgoingSms(
                 to=to,
                 body=body,
-                from_=sender,
+                # The answer comes from the number the user texted, when there was one.
+                from_=reply_from or client.sender_number,
                 messaging_service_sid=(
                     client.messaging_service_sid or app.settings.twilio_messaging_service_sid
                 ),
@@ -59,33 +75,21 @@ def deliver(
         session.commit()
         raise
     record.sid, record.status = sid, "sent"
-    if request is not None:
-        request.outbound_sid = sid
+    if request_id is not None:
+        session.execute(
+            update(ResetRequest).where(ResetRequest.id == request_id).values(outbound_sid=sid)
+        )
     session.commit()
     return sid
 
 
-def send_sms(
-    app: Blink,
-    session: Session,
-    user: User,
-    body: str,
-    *,
-    purpose: str,
-    request: ResetRequest | None = None,
-) -> str:
+def send_sms(app: Blink, session: Session, user: User, body: str, *, purpose: str) -> str:
     """Text an enrolled user who has not opted out. Commits."""
     if user.phone is None or user.sms_opted_out:
         raise SmsError(
             "the user has no reachable phone (not enrolled or opted out)", permanent=True
         )
     return deliver(
-        app,
-        session,
-        to=user.phone,
-        client=user.client,
-        body=body,
-        purpose=purpose,
+        app, session, to=user.phone, client=user.client, body=body, purpose=purpose,
         user_id=user.id,
-        request=request,
-    )
+    )  # fmt: skip

@@ -1,9 +1,7 @@
-"""Resets and unlocks: accepting a request, and the job that carries it out.
+"""Resets and unlocks: accepting a request (rate limits, single flight) and queueing it.
 
-A one-time password is generated inside :func:`_reset_and_text`, set in the
-directory, put in one SMS, and dropped. It is never stored, logged, queued or put
-in an exception. A request that cannot tell whether its SMS left (a crash between
-sending and recording) fails instead of sending a second, different password.
+The job that carries a request out, and how it survives crashes, is in
+:mod:`blink_sms.services.reset_job`.
 """
 
 from __future__ import annotations
@@ -13,20 +11,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from directory_adapters import DirectoryError, OperationNotSupported, PasswordRejected
-
-from .. import otp, queue
 from ..context import Blink
 from ..db import insert_ignoring_conflicts
-from ..messaging import texts
-from ..messaging.i18n import normalize_language, translate
-from ..messaging.sms import SmsError
+from ..messaging.i18n import normalize_language
 from ..models import (
+    PENDING_PREDICATE,
     PENDING_STATUSES,
-    OutboundMessage,
     RequestKind,
     RequestOrigin,
     RequestStatus,
@@ -36,7 +29,7 @@ from ..models import (
     utcnow,
 )
 from . import audit
-from .outbound import send_sms
+from .reset_job import job_id, perform_request
 
 log = structlog.get_logger(__name__)
 
@@ -59,24 +52,15 @@ class RateLimited:
     retry_after: timedelta
 
 
-@dataclass(frozen=True)
-class QueueUnavailable:
-    request_id: int
-
-
-Outcome = Accepted | AlreadyPending | RateLimited | QueueUnavailable
-
-
-class RetryLater(Exception):
-    """Raised by the job so the queue tries again; carries an error code, nothing else."""
+Outcome = Accepted | AlreadyPending | RateLimited
 
 
 def language_of(user: User) -> str:
     return normalize_language(user.language or user.client.language)
 
 
-# A request still queued or running after this long is stuck (its worker died):
-# it no longer blocks a new one.
+# A request still queued or running after this long is stuck (no scheduler ran to
+# recover it, see reset_job.sweep): it no longer blocks a new one.
 STALE_AFTER = timedelta(minutes=15)
 
 HOUR_AGO = bindparam("hour_ago", type_=UTCDateTime())
@@ -174,7 +158,8 @@ def _insert_request(session: Session) -> Any:
             session,
             table,
             index_elements=[table.c.user_id],
-            index_where=table.c.status.in_([s.value for s in PENDING_STATUSES]),
+            # Literal SQL, as in the index: see PENDING_PREDICATE.
+            index_where=text(PENDING_PREDICATE),
         ).returning(table.c.id)
         _INSERT_REQUEST[dialect] = statement
     return statement
@@ -220,7 +205,9 @@ def request_reset(
     """Accept a reset or unlock, or say why not. Commits, then enqueues the job.
 
     ``recent`` may come from the caller's own query (the webhook reads it together
-    with the sender, in one statement).
+    with the sender, in one statement). The committed row is the source of truth: when
+    the queue cannot take the job (Redis down), the request waits in the outbox and the
+    scheduler's sweep enqueues it once Redis is back; it is accepted all the same.
     """
     now = now or utcnow()
     recent = recent or Recent.load(session, target.user_id, now)
@@ -260,6 +247,7 @@ def request_reset(
                 "reply_from": reply_from,
                 "attempts": 0,
                 "created_at": now,
+                "enqueued_at": now,
             },
         )
         .scalar_one_or_none()
@@ -278,171 +266,17 @@ def request_reset(
     session.commit()
     try:
         app.queue.enqueue(
-            target.queue_name, perform_request, request_id, job_id=f"request-{request_id}"
+            target.queue_name,
+            perform_request,
+            request_id,
+            job_id=job_id(request_id, 1),
+            retry=False,
         )
-    except Exception as err:  # Redis down: the request cannot run, say so now
-        log.error("cannot enqueue request", reset_request=request_id, error=type(err).__name__)
-        request = session.get(ResetRequest, request_id)
-        assert request is not None
-        _finish(session, request, RequestStatus.FAILED, error_code="queue_unavailable")
+    except Exception as err:  # Redis down: into the outbox; the scheduler enqueues it later
+        log.error("cannot enqueue request; it waits in the outbox", error=type(err).__name__)
+        session.execute(
+            update(ResetRequest).where(ResetRequest.id == request_id).values(enqueued_at=None)
+        )
         session.commit()
-        return QueueUnavailable(request_id)
     log.info("request queued", reset_request=request_id, kind=kind.value, origin=origin.value)
     return Accepted(request_id)
-
-
-def _finish(
-    session: Session, request: ResetRequest, status: RequestStatus, *, error_code: str | None = None
-) -> None:
-    request.status = status
-    request.error_code = error_code
-    request.finished_at = utcnow()
-    audit.record(
-        session,
-        f"{request.kind.value}.{'completed' if status is RequestStatus.DONE else 'failed'}",
-        actor="system",
-        client_id=request.user.client_id,
-        user_id=request.user_id,
-        request_id=request.id,
-        **({"error_code": error_code} if error_code else {}),
-    )
-
-
-def error_code_of(err: DirectoryError | SmsError) -> str:
-    if isinstance(err, SmsError):
-        return f"sms_{err.code}" if err.code else "sms_failed"
-    name = type(err).__name__
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-
-
-def _reset_and_text(app: Blink, session: Session, request: ResetRequest) -> None:
-    """Set a fresh one-time password and text it. The password lives only here."""
-    user, client = request.user, request.user.client
-    directory = app.directories.for_client(client)
-    policy = directory.password_policy()
-    avoid = [user.username, user.display_name]
-    password = otp.generate_password(policy, length=client.password_length, avoid=avoid)
-    try:
-        directory.set_password(
-            user.directory_id,
-            password,
-            must_change=client.must_change_at_next_logon,
-            unlock=client.unlock_on_reset,
-        )
-    except PasswordRejected:
-        # A fine-grained policy may ask for more than the domain policy says: once, longer.
-        log.warning("password rejected by policy, trying once more, longer")
-        password = otp.generate_password(
-            policy, length=max(client.password_length, policy.min_length) + 6, avoid=avoid
-        )
-        directory.set_password(
-            user.directory_id,
-            password,
-            must_change=client.must_change_at_next_logon,
-            unlock=client.unlock_on_reset,
-        )
-    message = texts.OTP if client.must_change_at_next_logon else texts.OTP_NO_CHANGE
-    body = translate(language_of(user), message, password=password)
-    del password
-    send_sms(app, session, user, body, purpose="otp", request=request)
-
-
-def perform_request(request_id: int) -> None:
-    """Job: carry out a reset or unlock request (see :func:`perform`)."""
-    from ..context import blink
-
-    queue.start_job_logging()
-    perform(blink(), request_id, retries_left=queue.retries_left())
-
-
-def perform(app: Blink, request_id: int, *, retries_left: int) -> None:
-    """The job: carry out one reset or unlock request. Safe to run again."""
-    structlog.contextvars.bind_contextvars(reset_request=request_id)
-    with app.db.session() as session:
-        request = session.get(ResetRequest, request_id)
-        if request is None:
-            log.warning("request vanished")
-            return
-        if request.status in (RequestStatus.DONE, RequestStatus.FAILED):
-            log.info("request already finished", status=request.status.value)
-            return
-        uncertain = (
-            session.execute(
-                select(OutboundMessage.status).where(
-                    OutboundMessage.request_id == request.id, OutboundMessage.purpose != "apology"
-                )
-            )
-            .scalars()
-            .all()
-        )
-        if "sent" in uncertain:
-            _finish(session, request, RequestStatus.DONE)
-            session.commit()
-            return
-        if "sending" in uncertain:
-            # A previous attempt died between handing the SMS over and recording it.
-            # Sending another password could leave the user with two different ones.
-            log.error("previous attempt may have sent the SMS; not sending another")
-            _finish(session, request, RequestStatus.FAILED, error_code="delivery_unknown")
-            session.commit()
-            return
-        user = request.user
-        request.status = RequestStatus.RUNNING
-        request.attempts += 1
-        request.started_at = request.started_at or utcnow()
-        session.commit()
-        try:
-            if user.sms_opted_out or user.phone is None:
-                raise SmsError("the user opted out of SMS", permanent=True)
-            if request.kind is RequestKind.UNLOCK:
-                try:
-                    app.directories.for_client(user.client).unlock(user.directory_id)
-                except OperationNotSupported:
-                    _offer_reset(app, session, request)
-                    return
-                body = translate(language_of(user), texts.UNLOCKED)
-                send_sms(app, session, user, body, purpose="unlocked", request=request)
-            else:
-                _reset_and_text(app, session, request)
-        except (DirectoryError, SmsError) as err:
-            code = error_code_of(err)
-            if not err.permanent and retries_left > 0:
-                log.warning("request will be retried", error_code=code, retries_left=retries_left)
-                request.status, request.error_code = RequestStatus.QUEUED, code
-                session.commit()
-                raise RetryLater(code) from None
-            log.error("request failed", error_code=code, detail=err.message)
-            _finish(session, request, RequestStatus.FAILED, error_code=code)
-            session.commit()
-            _apologise(app, session, request)
-            return
-        _finish(session, request, RequestStatus.DONE)
-        session.commit()
-        log.info("request completed", kind=request.kind.value)
-
-
-def _apologise(app: Blink, session: Session, request: ResetRequest) -> None:
-    user = request.user
-    if user.sms_opted_out or user.phone is None:
-        return
-    body = translate(language_of(user), texts.APOLOGY, support=user.client.support_contact)
-    try:
-        send_sms(app, session, user, body, purpose="apology", request=request)
-    except SmsError as err:
-        log.error("apology SMS failed", error_code=error_code_of(err))
-
-
-def _offer_reset(app: Blink, session: Session, request: ResetRequest) -> None:
-    """The directory has no unlock (Entra ID): say so and offer RESET, which ends a lockout.
-
-    Not an apology: nothing went wrong, the user is told what works instead.
-    """
-    log.info("directory cannot unlock; offering RESET instead")
-    _finish(session, request, RequestStatus.FAILED, error_code="unlock_not_supported")
-    session.commit()
-    user = request.user
-    body = translate(language_of(user), texts.UNLOCK_NOT_SUPPORTED)
-    try:
-        send_sms(app, session, user, body, purpose="unlock_not_supported", request=request)
-    except SmsError as err:
-        log.error("unlock-not-supported SMS failed", error_code=error_code_of(err))

@@ -20,7 +20,7 @@ from ..context import Blink
 from ..models import Client, Invitation, User, UserStatus
 from . import audit
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass
@@ -158,7 +158,7 @@ def find_user(session: Session, client: Client, identifier: str) -> User | None:
 def set_email(session: Session, user: User, email: str, *, actor: str) -> None:
     """Change the address activation emails go to. Commits."""
     email = email.strip()
-    if len(email) > 320 or not EMAIL.match(email):
+    if len(email) > 320 or not EMAIL.fullmatch(email):
         raise ValueError("not an email address")
     user.email = email
     audit.record(

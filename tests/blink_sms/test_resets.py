@@ -21,7 +21,7 @@ from blink_sms.models import (
     User,
 )
 from blink_sms.queue import InProcessQueue
-from blink_sms.services import resets
+from blink_sms.services import reset_job
 from tests.conftest import GATEWAY, Persona, World, reply_text, wait_for_jobs
 from tests.support.fake_twilio import FakeTwilio
 
@@ -231,29 +231,91 @@ def test_an_invalid_number_fails_permanently(
     assert request.attempts == 1
 
 
-def test_a_retried_job_after_a_crash_mid_send_sends_no_second_password(
-    alice: Persona, world: World, twilio: FakeTwilio
-) -> None:
+def _abandoned_request(world: World, alice: Persona) -> int:
+    """A request whose worker died during the SMS call: running, its lease run out,
+    its OTP message recorded as 'sending'."""
+    from blink_sms.models import utcnow
+
+    past = utcnow() - timedelta(minutes=1)
     with world.services.db.session() as session:
         request = ResetRequest(
             user_id=alice.user.id,
             kind=RequestKind.RESET,
             origin=RequestOrigin.SMS,
             status=RequestStatus.RUNNING,
+            attempts=1,
+            lease_token="0" * 32,
+            lease_holder="dead-host:1",
+            lease_expires_at=past,
+            created_at=past,
         )
         session.add(request)
         session.flush()
         session.add(
             OutboundMessage(
-                request_id=request.id, user_id=alice.user.id, purpose="otp", status="sending"
+                request_id=request.id,
+                user_id=alice.user.id,
+                purpose="otp",
+                status="sending",
+                created_at=past,
             )
         )
         session.commit()
-        request_id = request.id
-    resets.perform(world.services, request_id, retries_left=2)
+        return request.id
+
+
+def test_a_request_whose_sms_left_before_the_crash_is_done_without_a_second_sms(
+    alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    from blink_sms.messaging.sms import OutgoingSms
+
+    _abandoned_request(world, alice)
+    assert world.services.sms is not None
+    # The dead worker's message reached Twilio; its answer never reached us.
+    sid = world.services.sms.send(OutgoingSms(to=alice.phone or "", body="x", from_=GATEWAY))
+    result = reset_job.sweep(world.services)
+    wait_for_jobs(world.services)
+    assert (result.abandoned, result.enqueued) == (1, 1)
     [request] = requests_of(world.services)
-    assert request.status is RequestStatus.FAILED and request.error_code == "delivery_unknown"
-    assert twilio.sent == []
+    assert (request.status, request.outbound_sid, request.attempts) == (
+        RequestStatus.DONE, sid, 2,
+    )  # fmt: skip
+    assert len(twilio.sent) == 1  # only the one that left before the crash
+
+
+def test_a_request_whose_sms_never_left_gets_a_new_password_and_one_sms(
+    alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    _abandoned_request(world, alice)
+    reset_job.sweep(world.services)
+    wait_for_jobs(world.services)
+    [request] = requests_of(world.services)
+    assert request.status is RequestStatus.DONE
+    [sms] = twilio.sent
+    assert world.sign_in(alice.username, password_from(sms["Body"])) == "must_change"
+    with world.services.db.session() as session:
+        statuses = sorted(session.execute(select(OutboundMessage.status)).scalars())
+    assert statuses == ["failed", "sent"]  # the lost attempt, then the one that left
+
+
+def test_a_request_held_by_a_live_job_is_not_taken_over(
+    alice: Persona, world: World, twilio: FakeTwilio
+) -> None:
+    from blink_sms.models import utcnow
+
+    request_id = _abandoned_request(world, alice)
+    with world.services.db.session() as session:
+        session.execute(
+            update(ResetRequest)
+            .where(ResetRequest.id == request_id)
+            .values(lease_expires_at=utcnow() + timedelta(hours=1))
+        )
+        session.commit()
+    assert reset_job.sweep(world.services).abandoned == 0
+    reset_job.perform(world.services, request_id)  # a duplicate job finds nothing to claim
+    wait_for_jobs(world.services)
+    [request] = requests_of(world.services)
+    assert request.status is RequestStatus.RUNNING and twilio.sent == []
 
 
 def test_a_finished_request_run_again_does_nothing(
@@ -262,7 +324,7 @@ def test_a_finished_request_run_again_does_nothing(
     text_gateway(alice.phone, "RESET")
     wait_for_jobs(world.services)
     [request] = requests_of(world.services)
-    resets.perform(world.services, request.id, retries_left=0)
+    reset_job.perform(world.services, request.id)
     assert len(twilio.sent) == 1
 
 
@@ -361,3 +423,140 @@ def test_a_recent_pending_request_still_blocks(
         session.commit()
     assert "already on its way" in (reply_text(text_gateway(alice.phone, "RESET")) or "")
     assert len(requests_of(world.services)) == 1
+
+
+# --- no transaction across a directory or Twilio call -----------------------------------------
+
+
+@pytest.mark.parametrize("blocked", ["directory", "twilio"])
+def test_a_webhook_is_answered_while_a_job_waits_on_the_directory_or_twilio(
+    text_gateway: Send,
+    alice: Persona,
+    world: World,
+    twilio: FakeTwilio,
+    monkeypatch: pytest.MonkeyPatch,
+    blocked: str,
+) -> None:
+    """On SQLite an open transaction holds the write lock: a job that kept one open
+    through its directory or Twilio call would make this webhook wait, then fail."""
+    import threading
+
+    from directory_adapters.sandbox import SandboxDirectory
+
+    entered, release = threading.Event(), threading.Event()
+
+    def blocking(original: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            entered.set()
+            assert release.wait(30)
+            return original(*args, **kwargs)
+
+        return call
+
+    if blocked == "directory":
+        monkeypatch.setattr(
+            SandboxDirectory, "set_password", blocking(SandboxDirectory.set_password)
+        )
+    else:
+        twilio.before_create = blocking(lambda: None)
+    bob = world.person("bob", "+15551230002")
+    try:
+        text_gateway(alice.phone, "RESET")
+        assert entered.wait(10)
+        reply = text_gateway(bob.phone, "RESET")  # while alice's job is blocked
+        assert reply.status_code == 200 and "arrive" in (reply_text(reply) or "")
+    finally:
+        release.set()
+    wait_for_jobs(world.services)
+    assert sorted(m["To"] for m in twilio.sent) == [alice.phone, bob.phone]
+
+
+# --- the retry policy ------------------------------------------------------------------------
+
+
+def test_a_directory_asking_to_come_back_later_is_retried_no_sooner(
+    text_gateway: Send,
+    alice: Persona,
+    world: World,
+    twilio: FakeTwilio,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from blink_sms.models import utcnow
+    from directory_adapters import DirectoryUnavailable
+    from directory_adapters.sandbox import SandboxDirectory
+
+    def throttled(*args: Any, **kwargs: Any) -> None:
+        raise DirectoryUnavailable("throttled (HTTP 429)", retry_after=120)
+
+    original = SandboxDirectory.set_password
+    monkeypatch.setattr(SandboxDirectory, "set_password", throttled)
+    text_gateway(alice.phone, "RESET")
+    wait_for_jobs(world.services)
+    [request] = requests_of(world.services)
+    assert request.status is RequestStatus.QUEUED
+    assert request.enqueued_at is None and request.next_attempt_at is not None
+    wait = (request.next_attempt_at - utcnow()).total_seconds()
+    assert 100 < wait <= 120  # Retry-After (120 s) beats the interval (0 s)
+    assert reset_job.sweep(world.services).enqueued == 0  # not due yet
+    reset_job.perform(world.services, request.id)  # a stray copy of the job: too early
+    assert requests_of(world.services)[0].status is RequestStatus.QUEUED
+    monkeypatch.setattr(SandboxDirectory, "set_password", original)
+    with world.services.db.session() as session:  # two minutes pass
+        session.execute(update(ResetRequest).values(next_attempt_at=utcnow()))
+        session.commit()
+    assert reset_job.sweep(world.services).enqueued == 1
+    wait_for_jobs(world.services)
+    [done] = requests_of(world.services)
+    assert (done.status, done.attempts) == (RequestStatus.DONE, 2)
+    [sms] = twilio.sent
+    assert world.sign_in(alice.username, password_from(sms["Body"])) == "must_change"
+
+
+def test_the_last_failed_attempt_sends_the_apology_once(
+    text_gateway: Send,
+    alice: Persona,
+    world: World,
+    twilio: FakeTwilio,
+) -> None:
+    world.directory.set_outage(10)
+    text_gateway(alice.phone, "RESET")
+    wait_for_jobs(world.services)
+    [request] = requests_of(world.services)
+    assert (request.status, request.attempts) == (RequestStatus.FAILED, 3)  # (0, 0): 3 in all
+    assert request.error_code == "directory_unavailable"
+    [apology] = twilio.sent
+    assert "Contoso IT" in apology["Body"]
+
+
+def test_a_client_whose_settings_the_key_cannot_read_fails_once_with_a_clear_reason(
+    text_gateway: Send,
+    alice: Persona,
+    world: World,
+    twilio: FakeTwilio,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from blink_sms.crypto import SecretBox
+    from blink_sms.models import Client
+
+    other_key = SecretBox("another-key-that-is-long-enough-0123456789")
+    with world.services.db.session() as session:
+        session.execute(
+            update(Client).values(
+                directory_settings_encrypted=other_key.encrypt_json({"path": "x"})
+            )
+        )
+        session.commit()
+    text_gateway(alice.phone, "RESET")
+    wait_for_jobs(world.services)
+    [request] = requests_of(world.services)
+    assert (request.status, request.error_code, request.attempts) == (
+        RequestStatus.FAILED, "secret_key_mismatch", 1,
+    )  # fmt: skip
+    [apology] = twilio.sent
+    assert "Contoso IT" in apology["Body"]
+    with world.services.db.session() as session:
+        event = session.execute(
+            select(AuditEvent).where(AuditEvent.action == "reset.failed")
+        ).scalar_one()
+    assert "BLINK_SECRET_KEY" in event.detail["cause"]
+    assert "contoso" in caplog.text and "BLINK_SECRET_KEY_PREVIOUS" in caplog.text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -23,9 +24,11 @@ API = "https://api.twilio.com"
 class FakeTwilio:
     account_sid: str
     base_url: str = API
-    sent: list[dict[str, str]] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
     # Queued failures: (http status, twilio code) returned before succeeding again.
     failures: list[tuple[int, int]] = field(default_factory=list)
+    # Called as each create arrives (a test may block it there).
+    before_create: Callable[[], object] | None = None
 
     @property
     def messages_url(self) -> str:
@@ -33,9 +36,35 @@ class FakeTwilio:
 
     def install(self, rsps: responses.RequestsMock) -> FakeTwilio:
         rsps.add_callback(responses.POST, self.messages_url, callback=self._create)
+        rsps.add_callback(responses.GET, self.messages_url, callback=self._list)
         return self
 
+    def _list(self, request: Any) -> tuple[int, dict[str, str], str]:
+        """GET Messages.json?To=...: Twilio's list page, newest first."""
+        query = {k: v[0] for k, v in parse_qs(request.url.partition("?")[2]).items()}
+        found = [
+            m["Resource"]
+            for m in reversed(self.sent)
+            if all(m.get(key) == query[key] for key in ("To", "From") if key in query)
+        ]
+        size = int(query.get("PageSize", "50"))
+        path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        page = {
+            "messages": found[:size],
+            "end": max(0, min(len(found), size) - 1),
+            "first_page_uri": f"{path}?PageSize={size}&Page=0",
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": size,
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": f"{path}?PageSize={size}&Page=0",
+        }
+        return 200, {"Content-Type": "application/json"}, json.dumps(page)
+
     def _create(self, request: Any) -> tuple[int, dict[str, str], str]:
+        if self.before_create is not None:
+            self.before_create()
         form = {k: v[0] for k, v in parse_qs(request.body).items()}
         if self.failures:
             status, code = self.failures.pop(0)
@@ -52,7 +81,6 @@ class FakeTwilio:
                 ),
             )
         sid = "SM" + secrets.token_hex(16)
-        self.sent.append({**form, "Sid": sid})
         now = format_datetime(datetime.now(UTC), usegmt=True)
         body = {
             "account_sid": self.account_sid,
@@ -78,6 +106,7 @@ class FakeTwilio:
             "to": form.get("To"),
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
+        self.sent.append({**form, "Sid": sid, "Resource": body})
         return 201, {"Content-Type": "application/json"}, json.dumps(body)
 
     def bodies_to(self, number: str) -> list[str]:

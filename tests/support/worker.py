@@ -30,6 +30,9 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "BLINK_TWILIO_AUTH_TOKEN": settings.twilio_auth_token or "",
         "BLINK_ENV": "production",
         "BLINK_LOG_LEVEL": "debug",
+        "BLINK_JOB_RETRY_INTERVALS": ",".join(map(str, settings.job_retry_intervals)),
+        "BLINK_JOB_LEASE_SECONDS": str(settings.job_lease_seconds),
+        "BLINK_SWEEP_SECONDS": str(settings.sweep_seconds),
     }
 
 

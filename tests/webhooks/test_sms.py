@@ -115,6 +115,43 @@ def test_it_answers_400_for_a_malformed_message_sid(http: FlaskClient, alice: Pe
     assert signed_post(http, params).status_code == 400
 
 
+@pytest.mark.parametrize("suffix", ["\n", "\r\n", " ", "0"])
+def test_a_message_sid_with_anything_after_its_32_digits_is_refused(
+    http: FlaskClient, alice: Persona, services: Blink, suffix: str
+) -> None:
+    params = inbound_params(alice.phone or "", "RESET", sid="SM" + "ab" * 16 + suffix)
+    assert signed_post(http, params).status_code == 400  # not a 500 from a too-long column
+    assert count_requests(services) == 0
+
+
+def test_a_status_callback_sid_with_a_trailing_newline_is_refused(http: FlaskClient) -> None:
+    params = {"MessageSid": "SM" + "0" * 32 + "\n", "MessageStatus": "sent"}
+    url = PUBLIC_URL + "/webhooks/twilio/status"
+    response = http.post(
+        "/webhooks/twilio/status", data=params, headers={"X-Twilio-Signature": sign(url, params)}
+    )
+    assert response.status_code == 400
+
+
+def test_sixty_resets_through_one_web_process_all_succeed(
+    http: FlaskClient, world: World, services: Blink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a prepared INSERT ... ON CONFLICT switches to a generic plan after
+    five runs on a connection; its index predicate must still match the partial index."""
+    from blink_sms.queue import InProcessQueue
+
+    queued: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(InProcessQueue, "enqueue", lambda self, *a, **kw: queued.append(a))
+    people = [world.person(f"user{n:02}", f"+1555123{n:04}") for n in range(60)]
+    answers = [signed_post(http, inbound_params(p.phone or "", "RESET")) for p in people]
+    assert [a.status_code for a in answers] == [200] * 60
+    assert all("arrive" in (reply_text(a) or "") for a in answers)
+    assert count_requests(services) == 60 and len(queued) == 60
+    # A second RESET from each is still refused by the same statement, not an error.
+    again = [signed_post(http, inbound_params(p.phone or "", "RESET")) for p in people[:12]]
+    assert all("already on its way" in (reply_text(a) or "") for a in again)
+
+
 @pytest.mark.parametrize("sender", ["alice", "12345", "+", "+1555abc", "CONTOSO"])
 def test_it_ignores_a_sender_that_is_not_a_phone_number(
     http: FlaskClient, world: World, services: Blink, sender: str

@@ -1,0 +1,669 @@
+"""The reset job, and how a reset survives a crash.
+
+The reset request row is the source of truth; the queue carries only its id.
+
+1. **Claim.** One UPDATE moves the request from queued to running with a fresh lease
+   (a random token, the holder ``host:pid`` and an expiry ``BLINK_JOB_LEASE_SECONDS``
+   ahead) and counts the attempt. Only one job can hold a request; a second copy of the
+   job (a duplicate enqueue, RQ re-running an abandoned job) finds nothing to claim.
+2. **Heartbeat.** While the job runs, a thread renews the lease every third of its length.
+3. **Fence.** The SMS is recorded as 'sending' in the same transaction that checks the
+   lease is still ours; a job that lost its lease sends nothing.
+4. **Sweep.** If the worker dies, the lease runs out. The scheduler's :func:`sweep`
+   queues the request again, and enqueues every queued request that is not on a queue
+   (accepted while Redis was down, a retry whose wait is over, a job Redis lost).
+5. **Settle.** The next claimant first settles what the dead one left: a final SMS
+   with a message id means it left (done); one still 'sending' (the worker died during
+   the call) makes it ask Twilio whether a message to that phone left since then that
+   has no record here. If so, it was that one: the request is done and nothing more is
+   sent. If not, nothing left: a new password is set and texted. So the user gets one
+   SMS, with the password that is valid now, never two different ones.
+
+No database transaction is open during a directory or Twilio call: each step is its
+own short transaction, and the job works from a snapshot of plain values (:class:`Work`).
+
+The one-time password is generated inside :func:`_reset_and_text`, set in the
+directory, put in one SMS and dropped: never stored, logged, queued or raised.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from directory_adapters import (
+    DirectoryAdapter,
+    DirectoryError,
+    OperationNotSupported,
+    PasswordRejected,
+)
+
+from .. import otp, queue
+from ..context import Blink
+from ..crypto import SecretBoxError
+from ..messaging import texts
+from ..messaging.i18n import normalize_language, translate
+from ..messaging.sms import SmsError
+from ..models import (
+    Client,
+    OutboundMessage,
+    RequestKind,
+    RequestStatus,
+    ResetRequest,
+    User,
+    client_queue,
+    utcnow,
+)
+from ..retries import RetryPolicy
+from . import audit
+from .outbound import deliver
+
+log = structlog.get_logger(__name__)
+
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+# Messages that end a request: one of these left, nothing more is sent for it.
+DONE_PURPOSES = ("otp", "unlocked")
+FAILED_PURPOSES = ("apology", "unlock_not_supported")
+# How far before its record a lost message may be dated by Twilio (clock skew).
+CLOCK_SKEW = timedelta(seconds=60)
+
+
+class LeaseLost(Exception):
+    """This job no longer holds the request (its lease ran out and another job took it)."""
+
+
+def job_id(request_id: int, attempt: int) -> str:
+    """The queue's id for attempt ``attempt`` of a request: one per attempt, never reused
+    while an earlier attempt's job may still be in Redis."""
+    return f"request-{request_id}-{attempt}"
+
+
+def error_code_of(err: DirectoryError | SmsError) -> str:
+    if isinstance(err, SmsError):
+        return f"sms_{err.code}" if err.code else "sms_failed"
+    name = type(err).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+@dataclass(frozen=True)
+class Work:
+    """What the job needs, read once at the claim: no ORM object crosses an I/O call."""
+
+    request_id: int
+    token: str
+    attempt: int
+    kind: RequestKind
+    user_id: int
+    directory_id: str
+    username: str
+    display_name: str
+    phone: str | None
+    opted_out: bool
+    language: str
+    reply_from: str | None
+    client_id: int
+    client_slug: str
+    # The client's directory (for ``Directories.for_client``) and SMS route.
+    id: int
+    directory_kind: str
+    directory_settings_encrypted: str
+    sender_number: str | None
+    messaging_service_sid: str | None
+    support_contact: str
+    password_length: int
+    must_change_at_next_logon: bool
+    unlock_on_reset: bool
+    lease: timedelta
+
+    @property
+    def actor(self) -> str:
+        return "system"
+
+
+def perform_request(request_id: int) -> None:
+    """Job: carry out a reset or unlock request (see :func:`perform`)."""
+    from ..context import blink
+
+    queue.start_job_logging()
+    perform(blink(), request_id)
+
+
+def perform(app: Blink, request_id: int) -> None:
+    """Carry out one reset or unlock request, if it is queued and due. Safe to run twice."""
+    structlog.contextvars.bind_contextvars(reset_request=request_id)
+    work = _claim(app, request_id)
+    if work is None:
+        return
+    with _heartbeat(app, work):
+        try:
+            _run(app, work, RetryPolicy.of(app.settings))
+        except LeaseLost:
+            log.warning("lease lost: another job holds the request now; stopping")
+
+
+# --- claim, lease, fence ----------------------------------------------------------------
+
+
+def _claim(app: Blink, request_id: int) -> Work | None:
+    now = utcnow()
+    lease = timedelta(seconds=app.settings.job_lease_seconds)
+    token = secrets.token_hex(16)
+    with app.db.session() as session:
+        claimed = session.execute(
+            update(ResetRequest)
+            .where(
+                ResetRequest.id == request_id,
+                ResetRequest.status == RequestStatus.QUEUED,
+                or_(
+                    ResetRequest.next_attempt_at.is_(None),
+                    ResetRequest.next_attempt_at <= now + timedelta(seconds=1),
+                ),
+            )
+            .values(
+                status=RequestStatus.RUNNING,
+                lease_token=token,
+                lease_holder=HOLDER,
+                lease_expires_at=now + lease,
+                attempts=ResetRequest.attempts + 1,
+                started_at=func.coalesce(ResetRequest.started_at, now),
+                next_attempt_at=None,
+                enqueued_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+            status = session.scalar(
+                select(ResetRequest.status).where(ResetRequest.id == request_id)
+            )
+            session.rollback()
+            log.info("nothing to claim", status=status.value if status else "vanished")
+            return None
+        request, user, client = session.execute(
+            select(ResetRequest, User, Client)
+            .join(User, User.id == ResetRequest.user_id)
+            .join(Client, Client.id == User.client_id)
+            .where(ResetRequest.id == request_id)
+        ).one()
+        work = Work(
+            request_id=request.id,
+            token=token,
+            attempt=request.attempts,
+            kind=request.kind,
+            user_id=user.id,
+            directory_id=user.directory_id,
+            username=user.username,
+            display_name=user.display_name,
+            phone=user.phone,
+            opted_out=user.sms_opted_out,
+            language=normalize_language(user.language or client.language),
+            reply_from=request.reply_from,
+            client_id=client.id,
+            client_slug=client.slug,
+            id=client.id,
+            directory_kind=client.directory_kind,
+            directory_settings_encrypted=client.directory_settings_encrypted,
+            sender_number=client.sender_number,
+            messaging_service_sid=client.messaging_service_sid,
+            support_contact=client.support_contact,
+            password_length=client.password_length,
+            must_change_at_next_logon=client.must_change_at_next_logon,
+            unlock_on_reset=client.unlock_on_reset,
+            lease=lease,
+        )
+        session.commit()
+    structlog.contextvars.bind_contextvars(attempt=work.attempt)
+    return work
+
+
+def _renew(session: Session, work: Work) -> bool:
+    """Push the lease out again; False when it is no longer this job's."""
+    result = session.execute(
+        update(ResetRequest)
+        .where(
+            ResetRequest.id == work.request_id,
+            ResetRequest.lease_token == work.token,
+            ResetRequest.status == RequestStatus.RUNNING,
+        )
+        .values(lease_expires_at=utcnow() + work.lease)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _fence(work: Work) -> Any:
+    def check(session: Session) -> None:
+        if not _renew(session, work):
+            session.rollback()
+            raise LeaseLost
+
+    return check
+
+
+@contextmanager
+def _heartbeat(app: Blink, work: Work) -> Iterator[None]:
+    """Renew the lease every third of its length until the block ends."""
+    stop = threading.Event()
+    context = structlog.contextvars.get_contextvars()
+
+    def beat() -> None:
+        structlog.contextvars.bind_contextvars(**context)
+        failing = False
+        while not stop.wait(work.lease.total_seconds() / 3):
+            try:
+                with app.db.session() as session:
+                    held = _renew(session, work)
+                    session.commit()
+            except Exception as err:  # a database hiccup: try again at the next beat
+                if not failing:
+                    log.warning("lease not renewed", error=type(err).__name__)
+                failing = True
+                continue
+            failing = False
+            if not held:
+                return
+
+    thread = threading.Thread(target=beat, name=f"lease-{work.request_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+# --- the work -------------------------------------------------------------------------------
+
+
+def _run(app: Blink, work: Work, policy: RetryPolicy) -> None:
+    try:
+        settled = _settle(app, work)
+        if settled is not None:
+            _finish(app, work, settled)  # a failed one keeps the error code it had
+            return
+        if work.attempt > policy.attempts:
+            # Every attempt was used by workers that died: give up, politely.
+            log.error("request abandoned too often; giving up", attempts=work.attempt - 1)
+            _fail(app, work, "abandoned")
+            return
+        if work.opted_out or work.phone is None:
+            raise SmsError("the user has no reachable phone (not enrolled or opted out)",
+                           permanent=True)  # fmt: skip
+        directory = _directory(app, work)
+        if work.kind is RequestKind.UNLOCK:
+            try:
+                directory.unlock(work.directory_id)
+            except OperationNotSupported:
+                _offer_reset(app, work)
+                return
+            _send(app, work, translate(work.language, texts.UNLOCKED), purpose="unlocked")
+        else:
+            _reset_and_text(app, work, directory)
+    except SecretBoxError:
+        log.error(
+            "cannot decrypt the client's directory settings",
+            client=work.client_slug,
+            likely_cause="BLINK_SECRET_KEY is not the key they were saved with; set the old "
+            "one as BLINK_SECRET_KEY_PREVIOUS, or save the settings again",
+        )
+        _fail(app, work, "secret_key_mismatch")
+        return
+    except (DirectoryError, SmsError) as err:
+        _after_failure(app, work, err, policy)
+        return
+    _finish(app, work, RequestStatus.DONE)
+    log.info("request completed", kind=work.kind.value)
+
+
+def _directory(app: Blink, work: Work) -> DirectoryAdapter:
+    return app.directories.for_client(work)
+
+
+def _reset_and_text(app: Blink, work: Work, directory: DirectoryAdapter) -> None:
+    """Set a fresh one-time password and text it. The password lives only here."""
+    policy = directory.password_policy()
+    avoid = [work.username, work.display_name]
+    password = otp.generate_password(policy, length=work.password_length, avoid=avoid)
+    try:
+        directory.set_password(
+            work.directory_id,
+            password,
+            must_change=work.must_change_at_next_logon,
+            unlock=work.unlock_on_reset,
+        )
+    except PasswordRejected:
+        # A fine-grained policy may ask for more than the domain policy says: once, longer.
+        log.warning("password rejected by policy, trying once more, longer")
+        password = otp.generate_password(
+            policy, length=max(work.password_length, policy.min_length) + 6, avoid=avoid
+        )
+        directory.set_password(
+            work.directory_id,
+            password,
+            must_change=work.must_change_at_next_logon,
+            unlock=work.unlock_on_reset,
+        )
+    message = texts.OTP if work.must_change_at_next_logon else texts.OTP_NO_CHANGE
+    body = translate(work.language, message, password=password)
+    del password
+    _send(app, work, body, purpose="otp")
+
+
+def _send(app: Blink, work: Work, body: str, *, purpose: str) -> str:
+    if work.phone is None or work.opted_out:
+        raise SmsError("the user has no reachable phone (not enrolled or opted out)",
+                       permanent=True)  # fmt: skip
+    with app.db.session() as session:
+        return deliver(
+            app,
+            session,
+            to=work.phone,
+            client=work,
+            body=body,
+            purpose=purpose,
+            user_id=work.user_id,
+            request_id=work.request_id,
+            reply_from=work.reply_from,
+            fence=_fence(work),
+        )
+
+
+def _settle(app: Blink, work: Work) -> RequestStatus | None:
+    """What earlier attempts of this request left behind: DONE or FAILED when a final
+    SMS already left (nothing more may be sent), None when the work is still to do."""
+    with app.db.session() as session:
+        records = session.execute(
+            select(OutboundMessage).where(
+                OutboundMessage.request_id == work.request_id,
+                OutboundMessage.purpose.in_(DONE_PURPOSES + FAILED_PURPOSES),
+            )
+        ).scalars().all()  # fmt: skip
+        session.commit()
+    left = [r for r in records if r.sid is not None]
+    lost = [r for r in records if r.sid is None and r.status == "sending"]
+    if not left and lost and work.phone is not None and app.sms is not None:
+        # An attempt died while handing a message to Twilio: did it leave?
+        since = min(r.created_at for r in lost) - CLOCK_SKEW
+        with app.db.session() as session:
+            known: set[str] = set(
+                session.execute(
+                    select(OutboundMessage.sid).where(
+                        OutboundMessage.user_id == work.user_id,
+                        OutboundMessage.sid.is_not(None),
+                        OutboundMessage.created_at >= since,
+                    )
+                ).scalars()  # type: ignore[arg-type]  # sid IS NOT NULL
+            )
+            session.commit()
+        sid = app.sms.find_sent(work.phone, since, known)  # SmsError: retried as usual
+        with app.db.session() as session:
+            record = lost[-1]
+            values: dict[str, Any] = (
+                {"sid": sid, "status": "sent"}
+                if sid
+                else {"status": "failed", "error_code": "not_sent"}
+            )
+            session.execute(
+                update(OutboundMessage).where(OutboundMessage.id == record.id).values(**values)
+            )
+            if sid:
+                session.execute(
+                    update(ResetRequest)
+                    .where(ResetRequest.id == work.request_id)
+                    .values(outbound_sid=sid)
+                )
+            session.commit()
+        if sid is None:
+            log.warning("the dead attempt's SMS never left; doing the work again")
+            return None
+        log.warning("the dead attempt's SMS did leave; nothing more to send")
+        left = [record]
+    if not left:
+        return None
+    return RequestStatus.DONE if left[-1].purpose in DONE_PURPOSES else RequestStatus.FAILED
+
+
+def _after_failure(
+    app: Blink, work: Work, err: DirectoryError | SmsError, policy: RetryPolicy
+) -> None:
+    code = error_code_of(err)
+    retry_after = err.retry_after if isinstance(err, DirectoryError) else None
+    wait = None if err.permanent else policy.wait_after(work.attempt, retry_after)
+    if wait is None:
+        log.error("request failed", error_code=code, detail=err.message)
+        _fail(app, work, code)
+        return
+    now = utcnow()
+    at_once = wait <= timedelta(0)
+    with app.db.session() as session:
+        result = session.execute(
+            update(ResetRequest)
+            .where(ResetRequest.id == work.request_id, ResetRequest.lease_token == work.token)
+            .values(
+                status=RequestStatus.QUEUED,
+                error_code=code,
+                next_attempt_at=now + wait,
+                # A retry due now goes straight back on the queue; a later one waits in
+                # the outbox for the scheduler's sweep (RQ's own scheduler is not needed).
+                enqueued_at=now if at_once else None,
+                lease_token=None,
+                lease_holder=None,
+                lease_expires_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            raise LeaseLost
+        session.commit()
+    log.warning(
+        "request will be retried",
+        error_code=code,
+        wait_seconds=int(wait.total_seconds()),
+        attempt=work.attempt,
+    )
+    if at_once:
+        enqueue(app, [(work.request_id, work.attempt, client_queue(work.client_slug))])
+
+
+def _fail(app: Blink, work: Work, code: str) -> None:
+    """Give up: the apology first (so a crash cannot skip it), then the record."""
+    if work.phone is not None and not work.opted_out:
+        body = translate(work.language, texts.APOLOGY, support=work.support_contact)
+        try:
+            _send(app, work, body, purpose="apology")
+        except SmsError as err:
+            log.error("apology SMS failed", error_code=error_code_of(err))
+    _finish(app, work, RequestStatus.FAILED, error_code=code)
+
+
+def _offer_reset(app: Blink, work: Work) -> None:
+    """The directory has no unlock (Entra ID): say so and offer RESET, which ends a lockout.
+
+    Not an apology: nothing went wrong, the user is told what works instead.
+    """
+    log.info("directory cannot unlock; offering RESET instead")
+    try:
+        _send(
+            app, work, translate(work.language, texts.UNLOCK_NOT_SUPPORTED),
+            purpose="unlock_not_supported",
+        )  # fmt: skip
+    except SmsError as err:
+        log.error("unlock-not-supported SMS failed", error_code=error_code_of(err))
+    _finish(app, work, RequestStatus.FAILED, error_code="unlock_not_supported")
+
+
+def _finish(
+    app: Blink, work: Work, status: RequestStatus, *, error_code: str | None = None
+) -> None:
+    with app.db.session() as session:
+        values: dict[str, Any] = {
+            "status": status,
+            "finished_at": utcnow(),
+            "lease_token": None,
+            "lease_holder": None,
+            "lease_expires_at": None,
+        }
+        if error_code is not None or status is RequestStatus.DONE:
+            values["error_code"] = error_code
+        result = session.execute(
+            update(ResetRequest)
+            .where(ResetRequest.id == work.request_id, ResetRequest.lease_token == work.token)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            raise LeaseLost
+        outcome = "completed" if status is RequestStatus.DONE else "failed"
+        detail: dict[str, Any] = {}
+        if error_code:
+            detail["error_code"] = error_code
+        if error_code == "secret_key_mismatch":
+            detail["cause"] = "BLINK_SECRET_KEY differs from the key the settings were saved with"
+        audit.record(
+            session,
+            f"{work.kind.value}.{outcome}",
+            actor="system",
+            client_id=work.client_id,
+            user_id=work.user_id,
+            request_id=work.request_id,
+            **detail,
+        )
+        session.commit()
+
+
+# --- the queue and the sweep ----------------------------------------------------------------
+
+
+def enqueue(app: Blink, due: list[tuple[int, int, str]]) -> int:
+    """Put (request id, attempts so far, queue name) on the queue and note it; the number
+    enqueued. Stops at the first queue error: what is left stays in the outbox."""
+    done: list[int] = []
+    try:
+        for request_id, attempts, queue_name in due:
+            app.queue.enqueue(
+                queue_name,
+                perform_request,
+                request_id,
+                job_id=job_id(request_id, attempts + 1),
+                retry=False,
+            )
+            done.append(request_id)
+    except Exception as err:  # Redis down: the rows stay in the outbox for the next sweep
+        log.warning("queue unavailable; requests stay in the outbox", error=type(err).__name__)
+        failed = [r for r, _, _ in due if r not in done]
+        if failed:
+            _mark_enqueued(app, failed, None)
+    if done:
+        _mark_enqueued(app, done, utcnow())
+    return len(done)
+
+
+def _mark_enqueued(app: Blink, request_ids: list[int], at: datetime | None) -> None:
+    with app.db.session() as session:
+        session.execute(
+            update(ResetRequest)
+            .where(ResetRequest.id.in_(request_ids), ResetRequest.status == RequestStatus.QUEUED)
+            .values(enqueued_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    abandoned: int
+    enqueued: int
+
+
+def sweep(app: Blink, *, now: datetime | None = None) -> SweepResult:
+    """Requeue requests whose worker died; enqueue queued requests that are on no queue.
+
+    Run by the scheduler every ``BLINK_SWEEP_SECONDS``. Safe to run anywhere, any number
+    of times: a request enqueued twice is still claimed once.
+    """
+    now = now or utcnow()
+    abandoned = _requeue_abandoned(app, now)
+    grace = timedelta(seconds=max(10, 2 * app.settings.sweep_seconds))
+    pending = (
+        select(ResetRequest.id, ResetRequest.attempts, Client.slug, ResetRequest.enqueued_at)
+        .join(User, User.id == ResetRequest.user_id)
+        .join(Client, Client.id == User.client_id)
+        .where(
+            ResetRequest.status == RequestStatus.QUEUED,
+            or_(ResetRequest.next_attempt_at.is_(None), ResetRequest.next_attempt_at <= now),
+            or_(ResetRequest.enqueued_at.is_(None), ResetRequest.enqueued_at < now - grace),
+        )
+        .order_by(ResetRequest.id)
+        .limit(1000)
+    )
+    with app.db.session() as session:
+        rows = session.execute(pending).all()
+        session.commit()
+    due = [(r, a, client_queue(slug)) for r, a, slug, at in rows if at is None]
+    # Enqueued a while ago and still queued: the job is either waiting its turn on a
+    # busy queue, or lost (Redis restarted without it, a web process died before it
+    # enqueued). Ask the queue which.
+    waiting = {job_id(r, a + 1): (r, a, client_queue(slug)) for r, a, slug, at in rows if at}
+    if waiting:
+        try:
+            missing = app.queue.missing(list(waiting))
+        except Exception as err:  # Redis down: nothing can be enqueued anyway
+            log.warning("queue unavailable; sweep postponed", error=type(err).__name__)
+            return SweepResult(abandoned, 0)
+        due += [waiting[j] for j in sorted(missing)]
+    enqueued = enqueue(app, due) if due else 0
+    if enqueued:
+        log.info("sweep enqueued requests", enqueued=enqueued)
+    return SweepResult(abandoned, enqueued)
+
+
+def _requeue_abandoned(app: Blink, now: datetime) -> int:
+    with app.db.session() as session:
+        expired = session.execute(
+            select(ResetRequest.id, ResetRequest.lease_holder, User.id, User.client_id)
+            .join(User, User.id == ResetRequest.user_id)
+            .where(
+                ResetRequest.status == RequestStatus.RUNNING,
+                ResetRequest.lease_expires_at < now,
+            )
+        ).all()
+        for request_id, holder, user_id, client_id in expired:
+            result = session.execute(
+                update(ResetRequest)
+                .where(
+                    ResetRequest.id == request_id,
+                    ResetRequest.status == RequestStatus.RUNNING,
+                    ResetRequest.lease_expires_at < now,
+                )
+                .values(
+                    status=RequestStatus.QUEUED,
+                    lease_token=None,
+                    lease_holder=None,
+                    lease_expires_at=None,
+                    next_attempt_at=None,
+                    enqueued_at=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                log.warning("worker died holding a request; queued again",
+                            reset_request=request_id, holder=holder)  # fmt: skip
+                audit.record(
+                    session, "request.requeued", actor="system", client_id=client_id,
+                    user_id=user_id, request_id=request_id, holder=holder or "",
+                    reason="lease_expired",
+                )  # fmt: skip
+        session.commit()
+    return len(expired)
