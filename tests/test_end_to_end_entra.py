@@ -242,3 +242,28 @@ def test_synced_and_privileged_users_are_refused_with_a_reason(
     assert tenant.patches_of(pia.entry.id) == []
     [apology] = twilio.sent
     assert SUPPORT in apology["Body"]
+
+
+def test_graph_throttling_puts_the_retry_after_the_wait_graph_asked_for(
+    text_gateway: Send,
+    enrol: Callable[..., EntraPerson],
+    services: Blink,
+    twilio: FakeTwilio,
+    tenant: FakeEntra,
+) -> None:
+    from datetime import timedelta
+
+    from blink_sms.models import utcnow
+    from blink_sms.services import reset_job
+
+    rita = enrol("rita", "+15551230105")
+    tenant.fail_next(status=429, code="TooManyRequests", retry_after="300")
+    text_gateway(rita.phone, "RESET")
+    wait_for_jobs(services)
+    request = only_request(services)
+    assert (request.status, request.error_code) == (RequestStatus.QUEUED, "directory_unavailable")
+    assert request.next_attempt_at is not None and request.enqueued_at is None
+    assert request.next_attempt_at - utcnow() > timedelta(seconds=280)  # not the 0 s interval
+    assert twilio.sent == [] and tenant.patches_of(rita.entry.id) == []
+    assert reset_job.sweep(services).enqueued == 0  # Graph asked for five minutes
+    assert reset_job.sweep(services, now=utcnow() + timedelta(seconds=301)).enqueued == 1
