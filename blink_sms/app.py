@@ -45,7 +45,7 @@ def build_services(app: Flask, settings: Settings) -> Blink:
     return Blink(
         settings=settings,
         db=Database(settings.database_url),
-        secrets=SecretBox(settings.secret_key),
+        secrets=SecretBox(settings.secret_key, previous=settings.secret_key_previous),
         queue=queue,
         sms=_sms_sender(settings),
         redis=redis,
@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
+        # Session cookies signed under a previous key stay valid across a key change.
+        SECRET_KEY_FALLBACKS=list(settings.secret_key_previous),
         MAX_CONTENT_LENGTH=64 * 1024,
         MAX_FORM_MEMORY_SIZE=64 * 1024,
         SESSION_COOKIE_SAMESITE="Lax",

@@ -219,11 +219,13 @@ def simulate(url: str, from_: str, to: str, body: str, auth_token: str, account_
 def _register() -> None:
     from .commands.branding import branding
     from .commands.clients import clients
+    from .commands.secrets import secrets as secrets_
     from .commands.users import users
 
     cli.add_command(clients)
     cli.add_command(users)
     cli.add_command(branding)
+    cli.add_command(secrets_)
 
 
 _register()

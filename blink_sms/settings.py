@@ -39,6 +39,9 @@ class Settings:
 
     # Secrets stay out of repr(): a Settings in a log line or an error must not leak them.
     secret_key: str = field(repr=False)
+    # Earlier secret keys: stored secrets stay readable under them until re-encrypted
+    # (`blink-sms secrets rotate`); nothing new is encrypted with them.
+    secret_key_previous: tuple[str, ...] = field(default=(), repr=False)
     env: str = "development"
     database_url: str = "sqlite:///blink-sms.sqlite"
     redis_url: str | None = None
@@ -170,6 +173,23 @@ class _Reader:
             raise SettingsError(name, f"must be at least {minimum}, not {number}")
         return number
 
+    def secret_keys(self, name: str) -> tuple[str, ...]:
+        """Several keys separated by commas (or lines, in a _FILE); the message names a
+        refused key by its position, never by its value."""
+        value = self.raw(name)
+        if value is None:
+            return ()
+        keys = [key.strip() for key in re.split(r"[,\n]", value)]
+        keys = [key for key in keys if key]
+        for position, key in enumerate(keys, start=1):
+            if len(key) < 32:
+                raise SettingsError(
+                    name,
+                    f"key {position} of {len(keys)} is too short: each must be at least"
+                    " 32 characters (separate several keys with commas)",
+                )
+        return tuple(keys)
+
     def intervals(self, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
         value = self.raw(name)
         if value is None:
@@ -216,6 +236,7 @@ class _Reader:
             raise SettingsError("SMS_BACKEND", "console only prints messages; not for production")
         return Settings(
             secret_key=secret_key,
+            secret_key_previous=self.secret_keys("SECRET_KEY_PREVIOUS"),
             env=env,
             database_url=self.url(
                 "DATABASE_URL", ("sqlite", "postgresql"), "sqlite:///blink-sms.sqlite"

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from directory_adapters import ADAPTERS
 
 from ..context import blink
+from ..crypto import SecretBoxError
 from ..liveness import queue_health
 from ..models import Client
 from ..services.clients import create_client
@@ -162,7 +163,12 @@ def test(slug: str) -> None:
         if client is None:
             raise click.ClickException(f"no client with slug {slug!r}")
         kind = client.directory_kind
-        settings = app.secrets.decrypt_json(client.directory_settings_encrypted)
+        try:
+            settings = app.secrets.decrypt_json(client.directory_settings_encrypted)
+        except SecretBoxError as err:
+            # The operator's next step is about the key, not the directory: one line.
+            click.echo(f"{slug}: {err}")
+            raise SystemExit(1) from None
     problems = 0
     try:
         adapter = create_adapter(kind, settings)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from directory_adapters import DirectoryError
 
 from ..context import Blink, blink
-from ..crypto import mask_phone
+from ..crypto import SecretBoxError, mask_phone
 from ..models import Client, Invitation, User, UserStatus, utcnow
 from ..services import invitations
 from ..services import users as users_service
@@ -69,6 +69,8 @@ def import_(slug: str, group: str | None, ou: str | None, all_: bool) -> None:
             entries = users_service.directory_users(app, client, group=group, ou=ou)
         except DirectoryError as err:
             raise click.ClickException(f"directory: {err.message}") from None
+        except SecretBoxError as err:
+            raise click.ClickException(f"{slug}: {err}") from None
         with click.progressbar(length=len(entries), label=f"Importing {len(entries)} users") as bar:
             summary = users_service.import_users(
                 session, client, entries, actor=ACTOR, progress=lambda _: bar.update(1)
