@@ -80,8 +80,14 @@ class ClientWorker(SimpleWorker):
         self.current_names = current_names
         self.refresh_every = max(1, refresh_every)
         self.refreshed_at = time.monotonic()
+        self.stop_asked = False
         queues = [Queue(name, connection=connection) for name in current_names()]
         super().__init__(queues, connection=connection)
+
+    def request_stop(self, signum: int, frame: object) -> None:
+        """SIGTERM/SIGINT: RQ's warm shutdown; and :func:`run` must not start again."""
+        self.stop_asked = True
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]  # rq: untyped
 
     def refresh_queues(self) -> None:
         """Listen to the queues ``current_names()`` gives now; keep the old list on error."""
@@ -203,7 +209,7 @@ def run(
             except REDIS_ERRORS as err:  # while registering, before RQ's loop began
                 heartbeat.redis_state(up=False, error=type(err).__name__)
             else:
-                if burst or worker._stop_requested:
+                if burst or worker.stop_asked:
                     return
                 # RQ's loop ended on an error (a Redis error during or after a job).
                 heartbeat.beat()

@@ -106,3 +106,14 @@ def wait_until(condition: Callable[[], bool], log: Path, seconds: float = WAIT) 
     while not condition():
         assert time.monotonic() < end, log.read_text()[-3000:]
         time.sleep(0.05)
+
+
+def test_a_worker_process_stops_on_sigterm(
+    settings: Settings, redis_url: str, world: World, tmp_path: Path
+) -> None:
+    settings = settings.with_changes(redis_url=redis_url)
+    log = tmp_path / "worker.log"
+    with running_worker(settings, log) as process:
+        wait_until(lambda: b"Listening on client-contoso" in log.read_bytes(), log)
+        process.terminate()
+        assert process.wait(timeout=10) == 0, log.read_text()[-3000:]
