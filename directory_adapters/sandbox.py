@@ -9,7 +9,9 @@ connection (WAL mode, busy timeout): safe across threads and processes.
 
 Beyond the :class:`~directory_adapters.base.DirectoryAdapter` methods it offers
 controls for tests and the demo: ``add_user``, ``add_group``, ``authenticate``,
-``change_password`` and a simulated outage (``set_outage``).
+``change_password`` and a simulated outage (``set_outage``). ``latency_ms`` makes each
+Protocol call take as long as a round trip to a real directory (LDAPS, Graph), so a
+benchmark of the workers is not flattered by a directory that answers in microseconds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import hmac
 import os
 import secrets
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -175,7 +178,9 @@ class SandboxDirectory:
     """A directory in a SQLite file, shared by every process that opens the same path.
 
     ``lockout_threshold`` bad passwords in a row lock the account (0 never locks);
-    a lockout lasts until ``unlock`` or ``set_password(..., unlock=True)``.
+    a lockout lasts until ``unlock`` or ``set_password(..., unlock=True)``. Each
+    Protocol call first waits ``latency_ms`` milliseconds (a simulated network round
+    trip), before it touches the file; test and demo controls do not wait.
     """
 
     kind: str = "sandbox"
@@ -187,12 +192,16 @@ class SandboxDirectory:
         min_length: int = 8,
         complexity: bool = True,
         lockout_threshold: int = 5,
+        latency_ms: int = 0,
     ) -> None:
-        if min_length < 1 or lockout_threshold < 0:
-            raise ConfigurationError("sandbox min_length must be >= 1, lockout_threshold >= 0")
+        if min_length < 1 or lockout_threshold < 0 or latency_ms < 0:
+            raise ConfigurationError(
+                "sandbox min_length must be >= 1, lockout_threshold and latency_ms >= 0"
+            )
         self.path = os.fspath(path)
         self.policy = PasswordPolicy(min_length=min_length, complexity=complexity)
         self.lockout_threshold = lockout_threshold
+        self.latency_ms = latency_ms
         try:
             conn = self._connect()
             try:
@@ -206,7 +215,8 @@ class SandboxDirectory:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> SandboxDirectory:
         """Build from settings: ``path`` (required), ``min_length``, ``complexity``,
-        ``lockout_threshold``. Malformed or missing values raise ``ConfigurationError``."""
+        ``lockout_threshold``, ``latency_ms``. Malformed or missing values raise
+        ``ConfigurationError``."""
         path = settings.get("path")
         if not isinstance(path, str | os.PathLike) or not os.fspath(path):
             raise ConfigurationError("sandbox directory needs a 'path' setting: the SQLite file")
@@ -215,6 +225,7 @@ class SandboxDirectory:
             min_length=_setting(settings, "min_length", 8),
             complexity=_setting(settings, "complexity", True),
             lockout_threshold=_setting(settings, "lockout_threshold", 5),
+            latency_ms=_setting(settings, "latency_ms", 0),
         )
 
     # -- the one way into the file -------------------------------------------------
@@ -229,9 +240,14 @@ class SandboxDirectory:
     def _transaction(self, *, guarded: bool = True) -> Iterator[sqlite3.Connection]:
         """One short write transaction on a fresh connection.
 
-        ``guarded`` operations (the Protocol's) first honour a simulated outage.
-        SQLite failures become directory errors here and nowhere else.
+        ``guarded`` operations (the Protocol's) first wait out the simulated latency, then
+        honour a simulated outage. SQLite failures become directory errors here and
+        nowhere else.
         """
+        if guarded and self.latency_ms:
+            # Before connecting: a round trip must never hold the file's write lock, or
+            # every process sharing the file would queue behind this one's sleep.
+            time.sleep(self.latency_ms / 1000)
         try:
             conn = self._connect()
         except sqlite3.Error as err:

@@ -7,9 +7,11 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from directory_adapters import (
     PasswordRejected,
     UserNotFound,
     create_adapter,
+    sandbox,
 )
 from directory_adapters.sandbox import (
     OUTAGE_MESSAGE,
@@ -247,11 +250,84 @@ def test_create_adapter_builds_a_sandbox_from_settings(tmp_path: Path) -> None:
         {"complexity": "yes"},
         {"lockout_threshold": 2.5},
         {"lockout_threshold": -1},
+        {"latency_ms": -1},
+        {"latency_ms": "50"},
+        {"latency_ms": 0.5},
+        {"latency_ms": True},
     ],
 )
 def test_from_settings_refuses_malformed_values(tmp_path: Path, override: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         SandboxDirectory.from_settings({"path": str(tmp_path / "d.sqlite"), **override})
+
+
+# -- simulated latency ---------------------------------------------------------------
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[float, bool]]:
+    """Each sleep of the sandbox module: (seconds, whether the file's write lock was free)."""
+    seen: list[tuple[float, bool]] = []
+
+    def sleep(seconds: float) -> None:
+        probe = sqlite3.connect(tmp_path / "directory.sqlite", timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")  # fails at once if another holds the lock
+            probe.execute("ROLLBACK")
+            seen.append((seconds, True))
+        except sqlite3.OperationalError:
+            seen.append((seconds, False))
+        finally:
+            probe.close()
+
+    monkeypatch.setattr(sandbox, "time", SimpleNamespace(sleep=sleep))
+    return seen
+
+
+@pytest.mark.parametrize("method", PROTOCOL_CALLS)
+def test_latency_delays_each_protocol_call_before_it_takes_the_file(
+    tmp_path: Path, sleeps: list[tuple[float, bool]], method: str
+) -> None:
+    directory = SandboxDirectory(tmp_path / "directory.sqlite", latency_ms=50)
+    alice = directory.add_user("alice", "Alice Liddell", password=PASSWORD)
+    assert sleeps == []  # test controls answer at once
+    PROTOCOL_CALLS[method](directory, alice.id)
+    assert sleeps == [(0.05, True)]
+
+
+def test_latency_does_not_slow_test_controls(
+    tmp_path: Path, sleeps: list[tuple[float, bool]]
+) -> None:
+    directory = SandboxDirectory(tmp_path / "directory.sqlite", latency_ms=50)
+    directory.add_user("alice", "Alice", password=PASSWORD)
+    directory.add_group("Staff")
+    directory.authenticate("alice", PASSWORD)
+    directory.set_outage(1)
+    directory.clear_outage()
+    assert not directory.is_locked("alice")
+    assert sleeps == []
+
+
+def test_no_latency_by_default(tmp_path: Path, sleeps: list[tuple[float, bool]]) -> None:
+    directory = SandboxDirectory(tmp_path / "directory.sqlite")
+    directory.check_connection()
+    assert directory.latency_ms == 0 and sleeps == []
+
+
+def test_latency_from_settings_is_real_time_and_calls_overlap(tmp_path: Path) -> None:
+    adapter = create_adapter(
+        "sandbox", {"path": str(tmp_path / "directory.sqlite"), "latency_ms": 300}
+    )
+    assert isinstance(adapter, SandboxDirectory)
+    users = [adapter.add_user(f"user{n}", f"User {n}").id for n in range(4)]
+    started = time.perf_counter()
+    adapter.get_user(users[0])
+    assert time.perf_counter() - started >= 0.3
+    # Four workers' round trips overlap: the sleep holds no lock (serialised: >= 1.2 s).
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(adapter.unlock, users))
+    assert 0.3 <= time.perf_counter() - started < 0.9
 
 
 def test_a_path_that_cannot_hold_a_database_raises_configuration_error(tmp_path: Path) -> None:

@@ -40,6 +40,10 @@ class RedisServer:
     def __init__(self, folder: Path) -> None:
         self.port = free_port()
         self.folder = folder
+        self.start()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
         binary = need("redis-server", "run scripts/test, which installs it")
         self.process = subprocess.Popen(
             [
@@ -53,15 +57,19 @@ class RedisServer:
                 "--appendonly",
                 "no",
                 "--dir",
-                str(folder),
+                str(self.folder),
             ],
             stdout=subprocess.DEVNULL,
         )
         _wait_port(self.port)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def stop(self) -> None:
         self.process.terminate()
+        self.process.wait(10)
+
+    def kill(self) -> None:
+        """Die as in a crash: what it held is gone (no persistence). ``start()`` again."""
+        self.process.kill()
         self.process.wait(10)
 
 
