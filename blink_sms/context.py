@@ -27,7 +27,7 @@ EXTENSION = "blink_sms"
 
 
 class ClientDirectory(Protocol):
-    """A client's directory as stored: a ``Client``, or a job's snapshot of one."""
+    """A client's directory as stored: a ``Client``, or a :class:`StoredDirectory`."""
 
     @property
     def id(self) -> int: ...
@@ -37,6 +37,15 @@ class ClientDirectory(Protocol):
 
     @property
     def directory_settings_encrypted(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class StoredDirectory:
+    """A client's directory as plain values (a job's snapshot, no database session)."""
+
+    id: int
+    directory_kind: str
+    directory_settings_encrypted: str
 
 
 class Directories:

@@ -50,7 +50,7 @@ from directory_adapters import (
 )
 
 from .. import otp, queue
-from ..context import Blink
+from ..context import Blink, StoredDirectory
 from ..crypto import SecretBoxError
 from ..messaging import texts
 from ..messaging.i18n import normalize_language, translate
@@ -114,10 +114,8 @@ class Work:
     reply_from: str | None
     client_id: int
     client_slug: str
-    # The client's directory (for ``Directories.for_client``) and SMS route.
-    id: int
-    directory_kind: str
-    directory_settings_encrypted: str
+    directory: StoredDirectory
+    # The client's SMS route (see outbound.Route) and policy.
     sender_number: str | None
     messaging_service_sid: str | None
     support_contact: str
@@ -125,10 +123,6 @@ class Work:
     must_change_at_next_logon: bool
     unlock_on_reset: bool
     lease: timedelta
-
-    @property
-    def actor(self) -> str:
-        return "system"
 
 
 def perform_request(request_id: int) -> None:
@@ -210,9 +204,9 @@ def _claim(app: Blink, request_id: int) -> Work | None:
             reply_from=request.reply_from,
             client_id=client.id,
             client_slug=client.slug,
-            id=client.id,
-            directory_kind=client.directory_kind,
-            directory_settings_encrypted=client.directory_settings_encrypted,
+            directory=StoredDirectory(
+                client.id, client.directory_kind, client.directory_settings_encrypted
+            ),
             sender_number=client.sender_number,
             messaging_service_sid=client.messaging_service_sid,
             support_contact=client.support_contact,
@@ -299,7 +293,7 @@ def _run(app: Blink, work: Work, policy: RetryPolicy) -> None:
         if work.opted_out or work.phone is None:
             raise SmsError("the user has no reachable phone (not enrolled or opted out)",
                            permanent=True)  # fmt: skip
-        directory = _directory(app, work)
+        directory = app.directories.for_client(work.directory)
         if work.kind is RequestKind.UNLOCK:
             try:
                 directory.unlock(work.directory_id)
@@ -323,10 +317,6 @@ def _run(app: Blink, work: Work, policy: RetryPolicy) -> None:
         return
     _finish(app, work, RequestStatus.DONE)
     log.info("request completed", kind=work.kind.value)
-
-
-def _directory(app: Blink, work: Work) -> DirectoryAdapter:
-    return app.directories.for_client(work)
 
 
 def _reset_and_text(app: Blink, work: Work, directory: DirectoryAdapter) -> None:
