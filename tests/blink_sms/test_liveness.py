@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -60,3 +61,18 @@ def test_clients_list_shows_each_clients_worker(
     lines = {line.split()[0]: line for line in result.output.splitlines()}
     assert lines["contoso"].endswith("no worker has ever served this client's queue")
     assert lines["fabrikam"].endswith("worker ok")
+
+
+def test_a_running_worker_process_is_seen_and_its_death_is_not_hidden(
+    http: FlaskClient, world: World, settings: Settings, tmp_path: Path
+) -> None:
+    from tests.support.worker import running_worker
+
+    with running_worker(settings, tmp_path / "worker.log") as process:
+        end = time.monotonic() + 20
+        while http.get("/readyz").json.get("workers") != "ok":
+            assert time.monotonic() < end, (tmp_path / "worker.log").read_text()[-3000:]
+            time.sleep(0.2)
+        process.kill()  # dies without a word: only its silence tells
+    health = liveness.queue_health(world.services, now=time.time() + liveness.ALIVE_SECONDS)
+    assert [(h.client, h.live) for h in health] == [("contoso", False)]
