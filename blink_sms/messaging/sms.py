@@ -111,7 +111,7 @@ class TwilioSender:
 
     def find_sent(self, to: str, since: datetime, known: Collection[str]) -> str | None:
         from requests import RequestException
-        from twilio.base.exceptions import TwilioRestException
+        from twilio.base.exceptions import TwilioException, TwilioRestException
 
         try:
             # One page of the messages to this number, newest first: a user gets few.
@@ -119,6 +119,10 @@ class TwilioSender:
         except TwilioRestException as err:
             _, reason = classify_twilio_error(err.status, err.code)
             raise SmsError(reason, code=err.code, permanent=False) from None
+        except TwilioException:
+            # A list page that is not 200 raises the SDK's base exception ("Unable to
+            # fetch page"), without a status. Asking again later is all we can do.
+            raise SmsError("Twilio did not list the messages", permanent=False) from None
         except RequestException as err:
             raise SmsError(f"cannot reach Twilio ({type(err).__name__})", permanent=False) from None
         for message in messages:

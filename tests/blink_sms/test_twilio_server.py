@@ -298,6 +298,19 @@ def test_twilio_sender_sends_through_the_server(server: TwilioServer) -> None:
     assert sender(server).find_sent(BOB, since, known=()) is None
 
 
+def test_find_sent_that_cannot_list_is_a_retryable_sms_error(server: TwilioServer) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    refused = TwilioSender(ACCOUNT_SID, "not-the-token-0000000000000000", api_base_url=server.url)
+    with pytest.raises(SmsError) as failed:
+        refused.find_sent(ALICE, since, known=())  # the list answers 401
+    assert failed.value.permanent is False
+    gone = sender(server)
+    server.stop()
+    with pytest.raises(SmsError) as unreachable:
+        gone.find_sent(ALICE, since, known=())
+    assert unreachable.value.permanent is False
+
+
 @pytest.mark.parametrize(
     ("status", "code", "permanent"),
     [(400, 21211, True), (400, 21610, True), (429, 20429, False), (503, 30001, False),
