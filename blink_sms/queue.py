@@ -109,7 +109,8 @@ class RqQueue:
                 args=args,
                 job_id=job_id,
                 retry=retries,
-                result_ttl=3600,
+                # Jobs return nothing worth keeping; the database holds the outcome.
+                result_ttl=0,
                 failure_ttl=7 * 86_400,
                 description=f"{func.__name__}{tuple(args)}",
                 pipeline=pipe,

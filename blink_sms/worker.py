@@ -83,6 +83,17 @@ class ClientWorker(SimpleWorker):
         self.stop_asked = False
         queues = [Queue(name, connection=connection) for name in current_names()]
         super().__init__(queues, connection=connection)
+        # RQ's "result discarded" line for every job says nothing: jobs return nothing.
+        self.log_result_lifespan = False
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run a job with a clean logging context: RQ's lines about the next job must
+        not carry the ids the last job bound (its request, its attempt)."""
+        structlog.contextvars.clear_contextvars()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            structlog.contextvars.clear_contextvars()
 
     def request_stop(self, signum: int, frame: object) -> None:
         """SIGTERM/SIGINT: RQ's warm shutdown; and :func:`run` must not start again."""

@@ -39,8 +39,11 @@ from .errors import (
 
 OUTAGE_MESSAGE = "sandbox directory unavailable (simulated outage)"
 BUSY_TIMEOUT_SECONDS = 10.0
-# scrypt cost: ~30 ms a hash, enough to be a real hash, cheap enough for tests.
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+# scrypt cost (log2 of N): ~30-55 ms a hash, a real hash, cheap enough for tests. A
+# benchmark that simulates a remote directory (``latency_ms``) sets ``hash_cost`` low:
+# a real directory hashes on its own CPU, not on the worker's.
+_HASH_COST = 14
+_SCRYPT_R, _SCRYPT_P = 8, 1
 
 # *_key columns hold casefolded copies: lookups are case-insensitive beyond ASCII.
 _SCHEMA = """
@@ -114,10 +117,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
+def _hash_password(password: str, cost: int = _HASH_COST) -> str:
+    salt, n = secrets.token_bytes(16), 2**cost
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=_SCRYPT_R, p=_SCRYPT_P)
+    return f"scrypt${n}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
 
 
 def _verify_password(password: str, stored: str | None) -> bool:
@@ -193,11 +196,15 @@ class SandboxDirectory:
         complexity: bool = True,
         lockout_threshold: int = 5,
         latency_ms: int = 0,
+        hash_cost: int = _HASH_COST,
     ) -> None:
         if min_length < 1 or lockout_threshold < 0 or latency_ms < 0:
             raise ConfigurationError(
                 "sandbox min_length must be >= 1, lockout_threshold and latency_ms >= 0"
             )
+        if not 1 <= hash_cost <= 20:
+            raise ConfigurationError("sandbox hash_cost must be from 1 to 20")
+        self.hash_cost = hash_cost
         self.path = os.fspath(path)
         self.policy = PasswordPolicy(min_length=min_length, complexity=complexity)
         self.lockout_threshold = lockout_threshold
@@ -215,7 +222,7 @@ class SandboxDirectory:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> SandboxDirectory:
         """Build from settings: ``path`` (required), ``min_length``, ``complexity``,
-        ``lockout_threshold``, ``latency_ms``. Malformed or missing values raise
+        ``lockout_threshold``, ``latency_ms``, ``hash_cost``. Malformed or missing values raise
         ``ConfigurationError``."""
         path = settings.get("path")
         if not isinstance(path, str | os.PathLike) or not os.fspath(path):
@@ -226,6 +233,7 @@ class SandboxDirectory:
             complexity=_setting(settings, "complexity", True),
             lockout_threshold=_setting(settings, "lockout_threshold", 5),
             latency_ms=_setting(settings, "latency_ms", 0),
+            hash_cost=_setting(settings, "hash_cost", _HASH_COST),
         )
 
     # -- the one way into the file -------------------------------------------------
@@ -357,6 +365,7 @@ class SandboxDirectory:
 
         Resets the bad-password count; a locked account stays locked unless ``unlock``.
         """
+        hashed = _hash_password(password, self.hash_cost)  # not while holding the file's lock
         with self._transaction() as conn:
             row = self._row_by_id(conn, user_id)
             self._refuse_if_unmanageable(row)
@@ -366,7 +375,7 @@ class SandboxDirectory:
             conn.execute(
                 "UPDATE users SET password_hash = ?, must_change = ?, bad_count = 0,"
                 " locked_at = CASE WHEN ? THEN NULL ELSE locked_at END WHERE id = ?",
-                (_hash_password(password), must_change, unlock, row["id"]),
+                (hashed, must_change, unlock, row["id"]),
             )
 
     def unlock(self, user_id: str) -> None:
@@ -426,7 +435,7 @@ class SandboxDirectory:
         policy does not apply here (an administrator may create anything). Missing
         groups are created. ``ValueError`` if the username or UPN is taken."""
         user_id = str(uuid.uuid4())
-        password_hash = None if password is None else _hash_password(password)
+        password_hash = None if password is None else _hash_password(password, self.hash_cost)
         with self._transaction(guarded=False) as conn:
             try:
                 conn.execute(
@@ -507,7 +516,7 @@ class SandboxDirectory:
                 raise PasswordRejected(f"password refused: {problem}")
             conn.execute(
                 "UPDATE users SET password_hash = ?, must_change = 0 WHERE id = ?",
-                (_hash_password(new_password), row["id"]),
+                (_hash_password(new_password, self.hash_cost), row["id"]),
             )
 
     def set_outage(self, failures: int | None = None) -> None:

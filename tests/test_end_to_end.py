@@ -146,3 +146,21 @@ def test_a_reset_accepted_while_redis_is_down_is_sent_once_redis_is_back(
     assert world.sign_in(alice.username, password_in(sms["Body"])) == "must_change"
     with world.services.db.session() as session:
         assert session.execute(select(ResetRequest.status)).scalar_one() is RequestStatus.DONE
+
+
+def test_a_workers_log_lines_about_a_job_carry_that_jobs_ids_only(
+    text_gateway: Send, alice: Persona, world: World, settings: Settings, tmp_path: Path
+) -> None:
+    import json
+
+    bob = world.person("bob", "+15551230002")
+    text_gateway(alice.phone, "RESET")
+    text_gateway(bob.phone, "RESET")
+    sent, logs = run_worker(settings, tmp_path)
+    assert len(sent) == 2
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    announced = [line for line in lines if "perform_request(" in line["event"]]
+    assert len(announced) >= 2
+    for line in announced:
+        request_id = int(line["event"].split("perform_request(")[1].split(",")[0])
+        assert line.get("reset_request") in (None, request_id), line

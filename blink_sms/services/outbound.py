@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from ..context import Blink
 from ..messaging.sms import OutgoingSms, SmsError
-from ..models import OutboundMessage, ResetRequest, User
+from ..models import OutboundMessage, User
 
 
 class Route(Protocol):
@@ -40,13 +39,15 @@ def deliver(
     request_id: int | None = None,
     reply_from: str | None = None,
     fence: Callable[[Session], None] | None = None,
+    then: Callable[[Session, str], None] | None = None,
 ) -> str:
     """Send one SMS and record it (never its body). Commits before and after sending.
 
     The record is committed as 'sending' first, so a crash between handing the text
     to Twilio and recording the result is visible to a retried job. ``fence`` runs in
-    that same transaction and may raise to stop the message (a job that lost its lease).
-    No transaction is open while Twilio is called.
+    that same transaction and may raise to stop the message (a job that lost its lease);
+    ``then`` runs in the transaction that records the message id. No transaction is
+    open while Twilio is called.
     """
     if app.sms is None:
         raise SmsError("SMS sending is off: Twilio credentials are not configured", permanent=True)
@@ -75,10 +76,8 @@ def deliver(
         session.commit()
         raise
     record.sid, record.status = sid, "sent"
-    if request_id is not None:
-        session.execute(
-            update(ResetRequest).where(ResetRequest.id == request_id).values(outbound_sid=sid)
-        )
+    if then is not None:
+        then(session, sid)
     session.commit()
     return sid
 

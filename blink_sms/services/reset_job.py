@@ -36,10 +36,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from directory_adapters import (
@@ -77,6 +77,39 @@ DONE_PURPOSES = ("otp", "unlocked")
 FAILED_PURPOSES = ("apology", "unlock_not_supported")
 # How far before its record a lost message may be dated by Twilio (clock skew).
 CLOCK_SKEW = timedelta(seconds=60)
+
+
+REQUESTS = cast(Table, ResetRequest.__table__)
+_r = REQUESTS.c
+# What a claimed job reads, in one statement.
+CLAIMED = (
+    select(
+        _r.attempts,
+        _r.kind,
+        _r.reply_from,
+        User.id,
+        User.directory_id,
+        User.username,
+        User.display_name,
+        User.phone,
+        User.sms_opted_out,
+        User.language,
+        Client.id,
+        Client.slug,
+        Client.language,
+        Client.directory_kind,
+        Client.directory_settings_encrypted,
+        Client.sender_number,
+        Client.messaging_service_sid,
+        Client.support_contact,
+        Client.password_length,
+        Client.must_change_at_next_logon,
+        Client.unlock_on_reset,
+    )
+    .join(User, User.id == _r.user_id)
+    .join(Client, Client.id == User.client_id)
+    .where(_r.id == bindparam("request_id"))
+)
 
 
 class LeaseLost(Exception):
@@ -154,14 +187,16 @@ def _claim(app: Blink, request_id: int) -> Work | None:
     lease = timedelta(seconds=app.settings.job_lease_seconds)
     token = secrets.token_hex(16)
     with app.db.session() as session:
-        claimed = session.execute(
-            update(ResetRequest)
+        # Core statements: the job's own rows need no ORM bookkeeping.
+        connection = session.connection()
+        claimed = connection.execute(
+            update(REQUESTS)
             .where(
-                ResetRequest.id == request_id,
-                ResetRequest.status == RequestStatus.QUEUED,
+                _r.id == request_id,
+                _r.status == RequestStatus.QUEUED,
                 or_(
-                    ResetRequest.next_attempt_at.is_(None),
-                    ResetRequest.next_attempt_at <= now + timedelta(seconds=1),
+                    _r.next_attempt_at.is_(None),
+                    _r.next_attempt_at <= now + timedelta(seconds=1),
                 ),
             )
             .values(
@@ -169,70 +204,63 @@ def _claim(app: Blink, request_id: int) -> Work | None:
                 lease_token=token,
                 lease_holder=HOLDER,
                 lease_expires_at=now + lease,
-                attempts=ResetRequest.attempts + 1,
-                started_at=func.coalesce(ResetRequest.started_at, now),
+                attempts=_r.attempts + 1,
+                started_at=func.coalesce(_r.started_at, now),
                 next_attempt_at=None,
                 enqueued_at=None,
             )
-            .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
-            status = session.scalar(
-                select(ResetRequest.status).where(ResetRequest.id == request_id)
-            )
+        if claimed.rowcount != 1:
+            status = connection.scalar(select(_r.status).where(_r.id == request_id))
             session.rollback()
             log.info("nothing to claim", status=status.value if status else "vanished")
             return None
-        request, user, client = session.execute(
-            select(ResetRequest, User, Client)
-            .join(User, User.id == ResetRequest.user_id)
-            .join(Client, Client.id == User.client_id)
-            .where(ResetRequest.id == request_id)
-        ).one()
-        work = Work(
-            request_id=request.id,
-            token=token,
-            attempt=request.attempts,
-            kind=request.kind,
-            user_id=user.id,
-            directory_id=user.directory_id,
-            username=user.username,
-            display_name=user.display_name,
-            phone=user.phone,
-            opted_out=user.sms_opted_out,
-            language=normalize_language(user.language or client.language),
-            reply_from=request.reply_from,
-            client_id=client.id,
-            client_slug=client.slug,
-            directory=StoredDirectory(
-                client.id, client.directory_kind, client.directory_settings_encrypted
-            ),
-            sender_number=client.sender_number,
-            messaging_service_sid=client.messaging_service_sid,
-            support_contact=client.support_contact,
-            password_length=client.password_length,
-            must_change_at_next_logon=client.must_change_at_next_logon,
-            unlock_on_reset=client.unlock_on_reset,
-            lease=lease,
-        )
+        row = connection.execute(CLAIMED, {"request_id": request_id}).one()
         session.commit()
-    structlog.contextvars.bind_contextvars(attempt=work.attempt)
-    return work
+    (attempt, kind, reply_from, user_id, directory_id, username, display_name, phone,
+     opted_out, user_language, client_id, slug, client_language, directory_kind, encrypted,
+     sender_number, messaging_service_sid, support_contact, password_length, must_change,
+     unlock) = row  # fmt: skip
+    structlog.contextvars.bind_contextvars(attempt=attempt)
+    return Work(
+        request_id=request_id,
+        token=token,
+        attempt=attempt,
+        kind=kind,
+        user_id=user_id,
+        directory_id=directory_id,
+        username=username,
+        display_name=display_name,
+        phone=phone,
+        opted_out=opted_out,
+        language=normalize_language(user_language or client_language),
+        reply_from=reply_from,
+        client_id=client_id,
+        client_slug=slug,
+        directory=StoredDirectory(client_id, directory_kind, encrypted),
+        sender_number=sender_number,
+        messaging_service_sid=messaging_service_sid,
+        support_contact=support_contact,
+        password_length=password_length,
+        must_change_at_next_logon=must_change,
+        unlock_on_reset=unlock,
+        lease=lease,
+    )
 
 
 def _renew(session: Session, work: Work) -> bool:
     """Push the lease out again; False when it is no longer this job's."""
-    result = session.execute(
-        update(ResetRequest)
-        .where(
-            ResetRequest.id == work.request_id,
-            ResetRequest.lease_token == work.token,
-            ResetRequest.status == RequestStatus.RUNNING,
-        )
+    result = session.connection().execute(
+        update(REQUESTS)
+        .where(_held(work), _r.status == RequestStatus.RUNNING)
         .values(lease_expires_at=utcnow() + work.lease)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return result.rowcount == 1
+
+
+def _held(work: Work) -> Any:
+    """The request, as long as this job holds it."""
+    return (_r.id == work.request_id) & (_r.lease_token == work.token)
 
 
 def _fence(work: Work) -> Any:
@@ -281,7 +309,8 @@ def _heartbeat(app: Blink, work: Work) -> Iterator[None]:
 
 def _run(app: Blink, work: Work, policy: RetryPolicy) -> None:
     try:
-        settled = _settle(app, work)
+        # Only a request that an earlier attempt worked on can have left messages.
+        settled = _settle(app, work) if work.attempt > 1 else None
         if settled is not None:
             _finish(app, work, settled)  # a failed one keeps the error code it had
             return
@@ -300,7 +329,10 @@ def _run(app: Blink, work: Work, policy: RetryPolicy) -> None:
             except OperationNotSupported:
                 _offer_reset(app, work)
                 return
-            _send(app, work, translate(work.language, texts.UNLOCKED), purpose="unlocked")
+            _send(
+                app, work, translate(work.language, texts.UNLOCKED), purpose="unlocked",
+                completes=True,
+            )  # fmt: skip
         else:
             _reset_and_text(app, work, directory)
     except SecretBoxError:
@@ -315,7 +347,6 @@ def _run(app: Blink, work: Work, policy: RetryPolicy) -> None:
     except (DirectoryError, SmsError) as err:
         _after_failure(app, work, err, policy)
         return
-    _finish(app, work, RequestStatus.DONE)
     log.info("request completed", kind=work.kind.value)
 
 
@@ -346,10 +377,12 @@ def _reset_and_text(app: Blink, work: Work, directory: DirectoryAdapter) -> None
     message = texts.OTP if work.must_change_at_next_logon else texts.OTP_NO_CHANGE
     body = translate(work.language, message, password=password)
     del password
-    _send(app, work, body, purpose="otp")
+    _send(app, work, body, purpose="otp", completes=True)
 
 
-def _send(app: Blink, work: Work, body: str, *, purpose: str) -> str:
+def _send(app: Blink, work: Work, body: str, *, purpose: str, completes: bool = False) -> str:
+    """Text the user, fenced by the lease. With ``completes`` the request is marked done
+    in the transaction that records the message as sent (one commit instead of two)."""
     if work.phone is None or work.opted_out:
         raise SmsError("the user has no reachable phone (not enrolled or opted out)",
                        permanent=True)  # fmt: skip
@@ -365,6 +398,11 @@ def _send(app: Blink, work: Work, body: str, *, purpose: str) -> str:
             request_id=work.request_id,
             reply_from=work.reply_from,
             fence=_fence(work),
+            then=(
+                (lambda tx, sid: _record_outcome(tx, work, RequestStatus.DONE, outbound_sid=sid))
+                if completes
+                else None
+            ),
         )
 
 
@@ -497,40 +535,49 @@ def _finish(
     app: Blink, work: Work, status: RequestStatus, *, error_code: str | None = None
 ) -> None:
     with app.db.session() as session:
-        values: dict[str, Any] = {
-            "status": status,
-            "finished_at": utcnow(),
-            "lease_token": None,
-            "lease_holder": None,
-            "lease_expires_at": None,
-        }
-        if error_code is not None or status is RequestStatus.DONE:
-            values["error_code"] = error_code
-        result = session.execute(
-            update(ResetRequest)
-            .where(ResetRequest.id == work.request_id, ResetRequest.lease_token == work.token)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            session.rollback()
-            raise LeaseLost
-        outcome = "completed" if status is RequestStatus.DONE else "failed"
-        detail: dict[str, Any] = {}
-        if error_code:
-            detail["error_code"] = error_code
-        if error_code == "secret_key_mismatch":
-            detail["cause"] = "BLINK_SECRET_KEY differs from the key the settings were saved with"
-        audit.record(
-            session,
-            f"{work.kind.value}.{outcome}",
-            actor="system",
-            client_id=work.client_id,
-            user_id=work.user_id,
-            request_id=work.request_id,
-            **detail,
-        )
+        _record_outcome(session, work, status, error_code=error_code)
         session.commit()
+
+
+def _record_outcome(
+    session: Session,
+    work: Work,
+    status: RequestStatus,
+    *,
+    error_code: str | None = None,
+    outbound_sid: str | None = None,
+) -> None:
+    """The request ends (in the caller's transaction): its status, lease released, audit."""
+    values: dict[str, Any] = {
+        "status": status,
+        "finished_at": utcnow(),
+        "lease_token": None,
+        "lease_holder": None,
+        "lease_expires_at": None,
+    }
+    if error_code is not None or status is RequestStatus.DONE:
+        values["error_code"] = error_code  # a failed request may keep the code it had
+    if outbound_sid is not None:
+        values["outbound_sid"] = outbound_sid
+    result = session.connection().execute(update(REQUESTS).where(_held(work)).values(**values))
+    if result.rowcount != 1:
+        session.rollback()
+        raise LeaseLost
+    outcome = "completed" if status is RequestStatus.DONE else "failed"
+    detail: dict[str, Any] = {}
+    if error_code:
+        detail["error_code"] = error_code
+    if error_code == "secret_key_mismatch":
+        detail["cause"] = "BLINK_SECRET_KEY differs from the key the settings were saved with"
+    audit.record(
+        session,
+        f"{work.kind.value}.{outcome}",
+        actor="system",
+        client_id=work.client_id,
+        user_id=work.user_id,
+        request_id=work.request_id,
+        **detail,
+    )
 
 
 # --- the queue and the sweep ----------------------------------------------------------------

@@ -254,11 +254,28 @@ def test_create_adapter_builds_a_sandbox_from_settings(tmp_path: Path) -> None:
         {"latency_ms": "50"},
         {"latency_ms": 0.5},
         {"latency_ms": True},
+        {"hash_cost": 0},
+        {"hash_cost": 21},
     ],
 )
 def test_from_settings_refuses_malformed_values(tmp_path: Path, override: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         SandboxDirectory.from_settings({"path": str(tmp_path / "d.sqlite"), **override})
+
+
+def test_hash_cost_sets_the_scrypt_work_and_sign_in_still_checks_it(tmp_path: Path) -> None:
+    cheap = SandboxDirectory.from_settings(
+        {"path": str(tmp_path / "directory.sqlite"), "hash_cost": 4}
+    )
+    entry = cheap.add_user("alice", "Alice", email=None, mobile=None, password="Start!Pass1")
+    cheap.set_password(entry.id, "New!Passw0rd", must_change=False, unlock=True)
+    conn = sqlite3.connect(cheap.path)
+    [stored] = conn.execute("SELECT password_hash FROM users").fetchone()
+    conn.close()
+    assert stored.startswith("scrypt$16$")
+    assert cheap.authenticate("alice", "New!Passw0rd").username == "alice"
+    # The default directory reads a cheap hash too: the cost travels with the hash.
+    assert SandboxDirectory(cheap.path).authenticate("alice", "New!Passw0rd").username == "alice"
 
 
 # -- simulated latency ---------------------------------------------------------------
