@@ -501,7 +501,8 @@ def _after_failure(
         attempt=work.attempt,
     )
     if at_once:
-        enqueue(app, [(work.request_id, work.attempt, client_queue(work.client_slug))])
+        due = [(work.request_id, work.attempt, client_queue(work.client_slug))]
+        enqueue(app, due, noted=True)
 
 
 def _fail(app: Blink, work: Work, code: str) -> None:
@@ -583,9 +584,14 @@ def _record_outcome(
 # --- the queue and the sweep ----------------------------------------------------------------
 
 
-def enqueue(app: Blink, due: list[tuple[int, int, str]]) -> int:
-    """Put (request id, attempts so far, queue name) on the queue and note it; the number
-    enqueued. Stops at the first queue error: what is left stays in the outbox."""
+def enqueue(app: Blink, due: list[tuple[int, int, str]], *, noted: bool = False) -> int:
+    """Put (request id, attempts so far, queue name) on the queue; the number enqueued.
+
+    Each row's ``enqueued_at`` says it is on a queue: set here after the enqueue, or
+    already set by the caller in the transaction that queued it (``noted``, the webhook's
+    hot path, which saves the UPDATE). Stops at the first queue error: what is left goes
+    back to the outbox (``enqueued_at`` NULL) for the scheduler's next sweep.
+    """
     done: list[int] = []
     try:
         for request_id, attempts, queue_name in due:
@@ -598,11 +604,11 @@ def enqueue(app: Blink, due: list[tuple[int, int, str]]) -> int:
             )
             done.append(request_id)
     except Exception as err:  # Redis down: the rows stay in the outbox for the next sweep
-        log.warning("queue unavailable; requests stay in the outbox", error=type(err).__name__)
+        log.warning("queue unavailable; requests wait in the outbox", error=type(err).__name__)
         failed = [r for r, _, _ in due if r not in done]
         if failed:
             _mark_enqueued(app, failed, None)
-    if done:
+    if done and not noted:
         _mark_enqueued(app, done, utcnow())
     return len(done)
 

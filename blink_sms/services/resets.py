@@ -29,7 +29,7 @@ from ..models import (
     utcnow,
 )
 from . import audit
-from .reset_job import job_id, perform_request
+from .reset_job import enqueue
 
 log = structlog.get_logger(__name__)
 
@@ -264,19 +264,7 @@ def request_reset(
         origin=origin.value,
     )
     session.commit()
-    try:
-        app.queue.enqueue(
-            target.queue_name,
-            perform_request,
-            request_id,
-            job_id=job_id(request_id, 1),
-            retry=False,
-        )
-    except Exception as err:  # Redis down: into the outbox; the scheduler enqueues it later
-        log.error("cannot enqueue request; it waits in the outbox", error=type(err).__name__)
-        session.execute(
-            update(ResetRequest).where(ResetRequest.id == request_id).values(enqueued_at=None)
-        )
-        session.commit()
+    # Redis down: the request waits in the outbox and the scheduler enqueues it later.
+    enqueue(app, [(request_id, 0, target.queue_name)], noted=True)
     log.info("request queued", reset_request=request_id, kind=kind.value, origin=origin.value)
     return Accepted(request_id)
