@@ -1,6 +1,7 @@
 """The reset job, and how a reset survives a crash.
 
-The reset request row is the source of truth; the queue carries only its id.
+The reset request row is the source of truth; the queue carries only its id. Steps 1
+to 3 are in :mod:`.leases`, the rest here.
 
 1. **Claim.** One UPDATE moves the request from queued to running with a fresh lease
    (a random token, the holder ``host:pid`` and an expiry ``BLINK_JOB_LEASE_SECONDS``
@@ -20,7 +21,7 @@ The reset request row is the source of truth; the queue carries only its id.
    SMS, with the password that is valid now, never two different ones.
 
 No database transaction is open during a directory or Twilio call: each step is its
-own short transaction, and the job works from a snapshot of plain values (:class:`Work`).
+own short transaction, and the job works from a snapshot of plain values (``Work``).
 
 The one-time password is generated inside :func:`_reset_and_text`, set in the
 directory, put in one SMS and dropped: never stored, logged, queued or raised.
@@ -28,18 +29,12 @@ directory, put in one SMS and dropped: never stored, logged, queued or raised.
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import structlog
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from directory_adapters import (
@@ -50,10 +45,10 @@ from directory_adapters import (
 )
 
 from .. import otp, queue
-from ..context import Blink, StoredDirectory
+from ..context import Blink
 from ..crypto import SecretBoxError
 from ..messaging import texts
-from ..messaging.i18n import normalize_language, translate
+from ..messaging.i18n import translate
 from ..messaging.sms import SmsError
 from ..models import (
     Client,
@@ -67,53 +62,16 @@ from ..models import (
 )
 from ..retries import RetryPolicy
 from . import audit
+from .leases import REQUESTS, LeaseLost, Work, claim, fence, heartbeat, held
 from .outbound import deliver
 
 log = structlog.get_logger(__name__)
 
-HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 # Messages that end a request: one of these left, nothing more is sent for it.
 DONE_PURPOSES = ("otp", "unlocked")
 FAILED_PURPOSES = ("apology", "unlock_not_supported")
 # How far before its record a lost message may be dated by Twilio (clock skew).
 CLOCK_SKEW = timedelta(seconds=60)
-
-
-REQUESTS = cast(Table, ResetRequest.__table__)
-_r = REQUESTS.c
-# What a claimed job reads, in one statement.
-CLAIMED = (
-    select(
-        _r.attempts,
-        _r.kind,
-        _r.reply_from,
-        User.id,
-        User.directory_id,
-        User.username,
-        User.display_name,
-        User.phone,
-        User.sms_opted_out,
-        User.language,
-        Client.id,
-        Client.slug,
-        Client.language,
-        Client.directory_kind,
-        Client.directory_settings_encrypted,
-        Client.sender_number,
-        Client.messaging_service_sid,
-        Client.support_contact,
-        Client.password_length,
-        Client.must_change_at_next_logon,
-        Client.unlock_on_reset,
-    )
-    .join(User, User.id == _r.user_id)
-    .join(Client, Client.id == User.client_id)
-    .where(_r.id == bindparam("request_id"))
-)
-
-
-class LeaseLost(Exception):
-    """This job no longer holds the request (its lease ran out and another job took it)."""
 
 
 def job_id(request_id: int, attempt: int) -> str:
@@ -129,35 +87,6 @@ def error_code_of(err: DirectoryError | SmsError) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
-@dataclass(frozen=True)
-class Work:
-    """What the job needs, read once at the claim: no ORM object crosses an I/O call."""
-
-    request_id: int
-    token: str
-    attempt: int
-    kind: RequestKind
-    user_id: int
-    directory_id: str
-    username: str
-    display_name: str
-    phone: str | None
-    opted_out: bool
-    language: str
-    reply_from: str | None
-    client_id: int
-    client_slug: str
-    directory: StoredDirectory
-    # The client's SMS route (see outbound.Route) and policy.
-    sender_number: str | None
-    messaging_service_sid: str | None
-    support_contact: str
-    password_length: int
-    must_change_at_next_logon: bool
-    unlock_on_reset: bool
-    lease: timedelta
-
-
 def perform_request(request_id: int) -> None:
     """Job: carry out a reset or unlock request (see :func:`perform`)."""
     from ..context import blink
@@ -169,139 +98,14 @@ def perform_request(request_id: int) -> None:
 def perform(app: Blink, request_id: int) -> None:
     """Carry out one reset or unlock request, if it is queued and due. Safe to run twice."""
     structlog.contextvars.bind_contextvars(reset_request=request_id)
-    work = _claim(app, request_id)
+    work = claim(app, request_id)
     if work is None:
         return
-    with _heartbeat(app, work):
+    with heartbeat(app, work):
         try:
             _run(app, work, RetryPolicy.of(app.settings))
         except LeaseLost:
             log.warning("lease lost: another job holds the request now; stopping")
-
-
-# --- claim, lease, fence ----------------------------------------------------------------
-
-
-def _claim(app: Blink, request_id: int) -> Work | None:
-    now = utcnow()
-    lease = timedelta(seconds=app.settings.job_lease_seconds)
-    token = secrets.token_hex(16)
-    with app.db.session() as session:
-        # Core statements: the job's own rows need no ORM bookkeeping.
-        connection = session.connection()
-        claimed = connection.execute(
-            update(REQUESTS)
-            .where(
-                _r.id == request_id,
-                _r.status == RequestStatus.QUEUED,
-                or_(
-                    _r.next_attempt_at.is_(None),
-                    _r.next_attempt_at <= now + timedelta(seconds=1),
-                ),
-            )
-            .values(
-                status=RequestStatus.RUNNING,
-                lease_token=token,
-                lease_holder=HOLDER,
-                lease_expires_at=now + lease,
-                attempts=_r.attempts + 1,
-                started_at=func.coalesce(_r.started_at, now),
-                next_attempt_at=None,
-                enqueued_at=None,
-            )
-        )
-        if claimed.rowcount != 1:
-            status = connection.scalar(select(_r.status).where(_r.id == request_id))
-            session.rollback()
-            log.info("nothing to claim", status=status.value if status else "vanished")
-            return None
-        row = connection.execute(CLAIMED, {"request_id": request_id}).one()
-        session.commit()
-    (attempt, kind, reply_from, user_id, directory_id, username, display_name, phone,
-     opted_out, user_language, client_id, slug, client_language, directory_kind, encrypted,
-     sender_number, messaging_service_sid, support_contact, password_length, must_change,
-     unlock) = row  # fmt: skip
-    structlog.contextvars.bind_contextvars(attempt=attempt)
-    return Work(
-        request_id=request_id,
-        token=token,
-        attempt=attempt,
-        kind=kind,
-        user_id=user_id,
-        directory_id=directory_id,
-        username=username,
-        display_name=display_name,
-        phone=phone,
-        opted_out=opted_out,
-        language=normalize_language(user_language or client_language),
-        reply_from=reply_from,
-        client_id=client_id,
-        client_slug=slug,
-        directory=StoredDirectory(client_id, directory_kind, encrypted),
-        sender_number=sender_number,
-        messaging_service_sid=messaging_service_sid,
-        support_contact=support_contact,
-        password_length=password_length,
-        must_change_at_next_logon=must_change,
-        unlock_on_reset=unlock,
-        lease=lease,
-    )
-
-
-def _renew(session: Session, work: Work) -> bool:
-    """Push the lease out again; False when it is no longer this job's."""
-    result = session.connection().execute(
-        update(REQUESTS)
-        .where(_held(work), _r.status == RequestStatus.RUNNING)
-        .values(lease_expires_at=utcnow() + work.lease)
-    )
-    return result.rowcount == 1
-
-
-def _held(work: Work) -> Any:
-    """The request, as long as this job holds it."""
-    return (_r.id == work.request_id) & (_r.lease_token == work.token)
-
-
-def _fence(work: Work) -> Any:
-    def check(session: Session) -> None:
-        if not _renew(session, work):
-            session.rollback()
-            raise LeaseLost
-
-    return check
-
-
-@contextmanager
-def _heartbeat(app: Blink, work: Work) -> Iterator[None]:
-    """Renew the lease every third of its length until the block ends."""
-    stop = threading.Event()
-    context = structlog.contextvars.get_contextvars()
-
-    def beat() -> None:
-        structlog.contextvars.bind_contextvars(**context)
-        failing = False
-        while not stop.wait(work.lease.total_seconds() / 3):
-            try:
-                with app.db.session() as session:
-                    held = _renew(session, work)
-                    session.commit()
-            except Exception as err:  # a database hiccup: try again at the next beat
-                if not failing:
-                    log.warning("lease not renewed", error=type(err).__name__)
-                failing = True
-                continue
-            failing = False
-            if not held:
-                return
-
-    thread = threading.Thread(target=beat, name=f"lease-{work.request_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 # --- the work -------------------------------------------------------------------------------
@@ -397,7 +201,7 @@ def _send(app: Blink, work: Work, body: str, *, purpose: str, completes: bool = 
             user_id=work.user_id,
             request_id=work.request_id,
             reply_from=work.reply_from,
-            fence=_fence(work),
+            fence=fence(work),
             then=(
                 (lambda tx, sid: _record_outcome(tx, work, RequestStatus.DONE, outbound_sid=sid))
                 if completes
@@ -560,7 +364,7 @@ def _record_outcome(
         values["error_code"] = error_code  # a failed request may keep the code it had
     if outbound_sid is not None:
         values["outbound_sid"] = outbound_sid
-    result = session.connection().execute(update(REQUESTS).where(_held(work)).values(**values))
+    result = session.connection().execute(update(REQUESTS).where(held(work)).values(**values))
     if result.rowcount != 1:
         session.rollback()
         raise LeaseLost

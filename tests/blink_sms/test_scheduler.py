@@ -83,14 +83,16 @@ def test_an_email_retry_is_moved_onto_its_queue_when_its_wait_is_over(
 ) -> None:
     queue = Queue(EMAIL_QUEUE, connection=redis)
     job = queue.enqueue(
-        "tests.support.flaky.fail_once", str(tmp_path / "failed"), retry=Retry(max=1, interval=1)
+        "tests.support.flaky.fail_once", str(tmp_path / "failed"), retry=Retry(max=1, interval=60)
     )
     from rq import SimpleWorker
+    from rq.registry import ScheduledJobRegistry
 
     SimpleWorker([queue], connection=redis).work(burst=True)
     assert job.get_status(refresh=True) == JobStatus.SCHEDULED
-    assert move_due_queue_retries(services) == 0  # its second is not over yet
-    time.sleep(1.1)
+    assert move_due_queue_retries(services) == 0  # its minute is not over yet
+    registry = ScheduledJobRegistry(queue=queue)
+    redis.zadd(registry.key, {job.id: time.time() - 1})  # the minute passes
     assert move_due_queue_retries(services) == 1
     SimpleWorker([queue], connection=redis).work(burst=True)
     assert job.get_status(refresh=True) == JobStatus.FINISHED
