@@ -175,7 +175,11 @@ class Heartbeat:
 
     def beat(self) -> None:
         try:
-            liveness.beat(self.redis, self.queue_names())
+            names = self.queue_names()
+            if names:
+                liveness.beat(self.redis, names)
+            else:  # no RQ worker yet (Redis was down at the start): just ask Redis
+                self.redis.ping()
         except REDIS_ERRORS as err:
             self.redis_state(up=False, error=type(err).__name__)
             return

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -325,3 +326,28 @@ def test_no_sms_goes_out_twice_when_the_phone_is_texted_again_during_recovery(
              "the first request recovered", processes.logs)  # fmt: skip
     [body] = twilio_server.bodies_to(alice.phone or "")
     assert world.sign_in(alice.username, password_of(body)) == "must_change"
+
+
+def test_a_worker_started_while_redis_is_down_waits_for_it_then_serves(
+    text_gateway: Send,
+    alice: Persona,
+    world: World,
+    processes: Processes,
+    twilio_server: TwilioServer,
+    redis_server: RedisServer,
+) -> None:
+    redis_server.kill()
+    worker = processes.start("worker")
+    wait_for(lambda: "redis unreachable" in processes.logs(), 30,
+             "the worker notices Redis is down", processes.logs)  # fmt: skip
+    time.sleep(2)
+    assert "reachable again" not in processes.logs()  # said only when it is true
+    redis_server.start()
+    text_gateway(alice.phone, "RESET")
+    wait_for(lambda: twilio_server.bodies_to(alice.phone or ""), RECOVERY,
+             "the SMS once Redis is up", processes.logs)  # fmt: skip
+    assert worker.poll() is None
+    # One line per state change: down, up (a flap while Redis loads would add a pair).
+    states = re.findall(r"redis unreachable|redis is reachable again", processes.logs())
+    assert states[0] == "redis unreachable" and states[-1] == "redis is reachable again"
+    assert all(a != b for a, b in pairwise(states)), states
