@@ -56,7 +56,6 @@ SENDER = (
         Client.id,
         Client.slug,
         Client.language,
-        Client.support_contact,
         Client.resets_per_hour,
         Client.resets_per_day,
         Client.directory_kind,
@@ -92,7 +91,6 @@ class Sender:
     status: UserStatus
     language: str
     opted_out: bool
-    support_contact: str
     directory_kind: str
     recent: Recent
 
@@ -105,14 +103,13 @@ def find_sender(session: Session, phone: str, now: datetime) -> Sender | None:
     )
     if row is None:
         return None
-    (user_id, status, language, opted_out, client_id, slug, client_language, support,
+    (user_id, status, language, opted_out, client_id, slug, client_language,
      per_hour, per_day, directory_kind, pending_since, last_hour, last_day) = row  # fmt: skip
     return Sender(
         target=Target(user_id, client_id, client_queue(slug), per_hour, per_day),
         status=status,
         language=normalize_language(language or client_language),
         opted_out=opted_out,
-        support_contact=support,
         directory_kind=directory_kind,
         recent=Recent(pending_since, last_hour, last_day),
     )
