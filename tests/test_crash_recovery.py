@@ -145,13 +145,16 @@ def password_of(body: str) -> str:
     return match.group(1)
 
 
-def slow_directory(world: World, latency_ms: int) -> None:
-    """The sandbox directory answers each call after ``latency_ms`` (an LDAPS round trip)."""
+def slow_directory(world: World, latency_ms: int, *, hash_cost: int = 14) -> None:
+    """The sandbox directory answers each call after ``latency_ms`` (an LDAPS round trip),
+    and hashes new passwords at ``hash_cost`` (cheap ones for bursts: see ``enrolled``)."""
     with world.services.db.session() as session:
         client = session.get(Client, world.client.id)
         assert client is not None
         settings = world.services.secrets.decrypt_json(client.directory_settings_encrypted)
-        encrypted = world.services.secrets.encrypt_json({**settings, "latency_ms": latency_ms})
+        encrypted = world.services.secrets.encrypt_json(
+            {**settings, "latency_ms": latency_ms, "hash_cost": hash_cost}
+        )
         session.execute(
             update(Client)
             .where(Client.id == client.id)
@@ -241,6 +244,9 @@ def test_a_retry_scheduled_before_a_crash_runs_after_the_restart(
 
 
 def enrolled(world: World, count: int) -> list[Persona]:
+    """``count`` enrolled users whose passwords hash cheaply: hundreds of sign-ins at the
+    sandbox's real scrypt cost would take most of the test's time."""
+    world.directory.hash_cost = 4
     return [world.person(f"burst{n:03}", f"+1555200{n:04}") for n in range(count)]
 
 
@@ -264,7 +270,7 @@ def test_two_workers_one_killed_mid_burst_deliver_every_reset_once(
     twilio_server: TwilioServer,
 ) -> None:
     people = enrolled(world, 200)
-    slow_directory(world, 20)
+    slow_directory(world, 20, hash_cost=4)
     processes.start("scheduler")
     doomed = processes.start("worker")
     processes.start("worker")
@@ -287,7 +293,7 @@ def test_redis_restarted_mid_burst_loses_no_reset_and_no_worker(
     redis_server: RedisServer,
 ) -> None:
     people = enrolled(world, 60)
-    slow_directory(world, 50)
+    slow_directory(world, 50, hash_cost=4)
     processes.start("scheduler")
     workers = [processes.start("worker"), processes.start("worker")]
     for person in people[:40]:
