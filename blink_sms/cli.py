@@ -232,9 +232,23 @@ _register()
 
 
 def main() -> None:
-    """Console script entry point: settings errors become one clear line."""
+    """Console script entry point: settings errors, and a database without the schema,
+    become one clear line instead of a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    from .db import missing_schema
+
     try:
         cli(standalone_mode=True)
     except SettingsError as err:
         click.echo(f"blink-sms: {err}", err=True)
         sys.exit(2)
+    except DBAPIError as err:
+        if not missing_schema(err):
+            raise
+        click.echo(
+            "blink-sms: the database has no schema yet, or an older one:"
+            " run 'blink-sms db upgrade' first",
+            err=True,
+        )
+        sys.exit(1)

@@ -201,3 +201,25 @@ def test_db_upgrade_says_in_one_line_when_the_database_is_unreachable() -> None:
     assert result.exit_code == 1, result.output
     assert result.output.startswith("Error: cannot reach the database:")
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["clients", "list"], ["worker", "--burst"]])
+def test_a_database_without_the_schema_is_one_line_naming_db_upgrade(
+    tmp_path: Path, command: list[str]
+) -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLINK_")}
+    env |= {
+        "BLINK_SECRET_KEY": secrets.token_urlsafe(32),
+        "BLINK_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite'}",
+        "BLINK_REDIS_URL": "redis://127.0.0.1:1/0",  # never reached: the schema check is first
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "blink_sms", *command],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "run 'blink-sms db upgrade' first" in result.stderr.splitlines()[-1]
