@@ -76,8 +76,10 @@ def missing_schema(err: BaseException) -> bool:
     """Whether a database error means the schema is missing or behind the code (a table
     or column that migrations create): the fix is ``blink-sms db upgrade``."""
     text = str(getattr(err, "orig", None) or err).lower()
-    return "no such table" in text or "no such column" in text or (
-        ("relation" in text or "column" in text) and "does not exist" in text
+    return (
+        "no such table" in text
+        or "no such column" in text
+        or (("relation" in text or "column" in text) and "does not exist" in text)
     )
 
 
