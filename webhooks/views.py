@@ -62,7 +62,10 @@ def sms() -> Response:
     account = form.get("AccountSid", "")
     expected = app.settings.twilio_account_sid
     if expected and account != expected:
-        return _ignore("AccountSid is not this deployment's account")
+        # Signed with our token but for another account: a misconfigured number (or a
+        # sub-account) pointing here. Refuse it loudly rather than drop it quietly.
+        log.warning("inbound SMS refused: AccountSid is not this deployment's account")
+        abort(403)
     if account and not _ACCOUNT_SID.fullmatch(account):
         return _ignore("malformed AccountSid")
     sender_e164, to_e164 = _e164(sender), _e164(to)

@@ -195,13 +195,19 @@ def test_an_emoji_message_gets_the_help_text(text_gateway: Send, alice: Persona)
     assert text is not None and "RESET" in text
 
 
-def test_a_message_for_another_twilio_account_is_ignored(
+def test_a_message_for_another_twilio_account_is_refused(
     http: FlaskClient, alice: Persona, services: Blink
 ) -> None:
+    from structlog.testing import capture_logs
+
     params = inbound_params(alice.phone or "", "RESET")
     params["AccountSid"] = "AC" + "b2" * 16
-    assert reply_text(signed_post(http, params)) is None
+    with capture_logs() as logs:
+        assert signed_post(http, params).status_code == 403
     assert count_requests(services) == 0
+    assert [e["event"] for e in logs if "AccountSid" in e["event"]] == [
+        "inbound SMS refused: AccountSid is not this deployment's account"
+    ]
 
 
 def test_it_answers_503_when_twilio_is_not_configured(settings: Any, world: World) -> None:
