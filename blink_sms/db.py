@@ -45,7 +45,12 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        options: dict[str, Any] = {"pool_pre_ping": not url.startswith("sqlite")}
+        options: dict[str, Any] = {
+            "pool_pre_ping": not url.startswith("sqlite"),
+            # A database error's text would otherwise carry the statement's parameters
+            # (phone numbers, emails) into logs and tracebacks.
+            "hide_parameters": True,
+        }
         self.engine: Engine = create_engine(url, **options)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -560,3 +560,21 @@ def test_a_client_whose_settings_the_key_cannot_read_fails_once_with_a_clear_rea
         ).scalar_one()
     assert "BLINK_SECRET_KEY" in event.detail["cause"]
     assert "contoso" in caplog.text and "BLINK_SECRET_KEY_PREVIOUS" in caplog.text
+
+
+def test_a_database_error_carries_no_statement_parameters(alice: Persona, world: World) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from blink_sms.models import User
+
+    copy = User(
+        client_id=world.client.id, directory_id="x-1", username="copy", display_name="Copy",
+        phone=alice.phone,
+    )  # fmt: skip
+    with world.services.db.session() as session:
+        session.add(copy)
+        with pytest.raises(IntegrityError) as failed:
+            session.commit()  # the phone is unique: refused
+    # The statement's parameters (the phone, the email) stay out of the error's text.
+    assert "[parameters:" not in str(failed.value)
+    assert "parameters hidden" in str(failed.value)
