@@ -51,7 +51,6 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from webhook_throughput import (
-    CLIENT_SLUG,
     GATEWAY,
     HOST,
     REPO_ROOT,
@@ -66,6 +65,7 @@ from webhook_throughput import (
     phone_of,
     run_load,
     running,
+    seed_enrolled,
     sign_requests,
     start_redis,
 )
@@ -203,56 +203,13 @@ def seed(
 ) -> None:
     """One client on a sandbox directory with ``latency`` ms per call; ``users`` people
     in the directory and enrolled: active, each with the phone ``phone_of(i)``."""
-    from sqlalchemy import insert
-    from sqlalchemy.exc import IntegrityError
-
-    from blink_sms.crypto import SecretBox
-    from blink_sms.db import Database
-    from blink_sms.models import User, UserStatus
-    from blink_sms.services.clients import create_client
     from directory_adapters.sandbox import SandboxDirectory
 
     sandbox = SandboxDirectory(directory)
     entries = [sandbox.add_user(f"user{i}", f"User {i}") for i in range(users)]
-    db = Database(database_url)
-    try:
-        with db.session() as session:
-            client = create_client(
-                session,
-                SecretBox(secret_key),
-                slug=CLIENT_SLUG,
-                name="Benchmark",
-                directory_kind="sandbox",
-                directory_settings={
-                    "path": str(directory),
-                    "latency_ms": latency,
-                    "hash_cost": hash_cost,
-                },
-                actor="benchmark",
-                sender_number=GATEWAY,
-                support_contact="the benchmark desk",
-            )
-            rows = [
-                {
-                    "client_id": client.id,
-                    "directory_id": entry.id,
-                    "username": entry.username,
-                    "display_name": entry.display_name,
-                    "email": f"{entry.username}@bench.example",
-                    "phone": phone_of(i),
-                    "status": UserStatus.ACTIVE,
-                    "language": "en",
-                }
-                for i, entry in enumerate(entries)
-            ]
-            session.execute(insert(User), rows)
-            session.commit()
-    except IntegrityError:
-        raise SystemExit(
-            "the database already holds benchmark data: give --database-url an empty database"
-        ) from None
-    finally:
-        db.dispose()
+    settings = {"path": str(directory), "latency_ms": latency, "hash_cost": hash_cost}
+    people = [(entry.id, entry.username, entry.display_name) for entry in entries]
+    seed_enrolled(database_url, secret_key, settings, people)
 
 
 def webhook_times(database_url: str) -> tuple[dict[str, float], Counter[str]]:

@@ -448,15 +448,29 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
 
 def migrate_and_seed(database_url: str, secret_key: str, directory: Path, users: int) -> None:
     """Migrate, then add one sandbox client and ``users`` active users with distinct phones."""
+    from blink_sms.db import upgrade
+
+    upgrade(database_url)
+    people = [(f"bench-{i}", f"user{i}", f"User {i}") for i in range(users)]
+    seed_enrolled(database_url, secret_key, {"path": str(directory)}, people)
+
+
+def seed_enrolled(
+    database_url: str,
+    secret_key: str,
+    directory_settings: dict[str, Any],
+    people: Sequence[tuple[str, str, str]],
+) -> None:
+    """One sandbox client with ``directory_settings``, and for each (directory id, username,
+    display name) of ``people`` an active user with the phone ``phone_of(i)``."""
     from sqlalchemy import insert
     from sqlalchemy.exc import IntegrityError
 
     from blink_sms.crypto import SecretBox
-    from blink_sms.db import Database, upgrade
+    from blink_sms.db import Database
     from blink_sms.models import User, UserStatus
     from blink_sms.services.clients import create_client
 
-    upgrade(database_url)
     db = Database(database_url)
     try:
         with db.session() as session:
@@ -466,7 +480,7 @@ def migrate_and_seed(database_url: str, secret_key: str, directory: Path, users:
                 slug=CLIENT_SLUG,
                 name="Benchmark",
                 directory_kind="sandbox",
-                directory_settings={"path": str(directory)},
+                directory_settings=directory_settings,
                 actor="benchmark",
                 sender_number=GATEWAY,
                 support_contact="the benchmark desk",
@@ -474,15 +488,15 @@ def migrate_and_seed(database_url: str, secret_key: str, directory: Path, users:
             rows = [
                 {
                     "client_id": client.id,
-                    "directory_id": f"bench-{i}",
-                    "username": f"user{i}",
-                    "display_name": f"User {i}",
-                    "email": f"user{i}@bench.example",
+                    "directory_id": directory_id,
+                    "username": username,
+                    "display_name": display_name,
+                    "email": f"{username}@bench.example",
                     "phone": phone_of(i),
                     "status": UserStatus.ACTIVE,
                     "language": "en",
                 }
-                for i in range(users)
+                for i, (directory_id, username, display_name) in enumerate(people)
             ]
             session.execute(insert(User), rows)
             session.commit()
