@@ -172,6 +172,18 @@ def sms() -> None:
     """Tools for the SMS edge."""
 
 
+# What a refusal of the simulated webhook means, for the operator who sent it.
+SIMULATE_REFUSALS = {
+    400: "the server refused the form: MessageSid, From, To or Body is missing or malformed",
+    403: "the server refused the request: --url must be its BLINK_PUBLIC_URL (the address"
+    " Twilio signs), the auth token its BLINK_TWILIO_AUTH_TOKEN and --account-sid its"
+    " BLINK_TWILIO_ACCOUNT_SID",
+    404: "no webhook at this address: give the server's base URL as --url",
+    503: "the server has no Twilio credentials (BLINK_TWILIO_ACCOUNT_SID and"
+    " BLINK_TWILIO_AUTH_TOKEN), so its webhooks are off",
+}
+
+
 @sms.command()
 @click.option(
     "--url", required=True, help="The server's public base URL, e.g. https://sms.example.com"
@@ -179,16 +191,30 @@ def sms() -> None:
 @click.option("--from", "from_", required=True, help="Sender, E.164 (+31612345678).")
 @click.option("--to", required=True, help="The gateway number, E.164.")
 @click.option("--body", required=True)
-@click.option("--auth-token", envvar="BLINK_TWILIO_AUTH_TOKEN", required=True, show_envvar=True)
-@click.option("--account-sid", envvar="BLINK_TWILIO_ACCOUNT_SID", default="AC" + "0" * 32)
-def simulate(url: str, from_: str, to: str, body: str, auth_token: str, account_sid: str) -> None:
+@click.option(
+    "--auth-token", help="Default: BLINK_TWILIO_AUTH_TOKEN, as the server reads it (.env too)."
+)
+@click.option(
+    "--account-sid", help="Default: BLINK_TWILIO_ACCOUNT_SID, as the server reads it (.env too)."
+)
+def simulate(
+    url: str, from_: str, to: str, body: str, auth_token: str | None, account_sid: str | None
+) -> None:
     """Post a correctly signed inbound SMS webhook to a running server."""
     import requests
     from twilio.request_validator import RequestValidator
 
+    from .settings import read_one
+
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise click.BadParameter("must be an http(s) URL", param_hint="--url")
+    auth_token = auth_token or read_one("TWILIO_AUTH_TOKEN")
+    if not auth_token:
+        raise click.UsageError(
+            "no auth token: pass --auth-token, or set BLINK_TWILIO_AUTH_TOKEN (environment or .env)"
+        )
+    account_sid = account_sid or read_one("TWILIO_ACCOUNT_SID") or "AC" + "0" * 32
     endpoint = url.rstrip("/")
     if not endpoint.endswith("/webhooks/twilio/sms"):
         endpoint += "/webhooks/twilio/sms"
@@ -211,9 +237,13 @@ def simulate(url: str, from_: str, to: str, body: str, auth_token: str, account_
     except requests.RequestException as err:
         raise click.ClickException(f"cannot reach {endpoint}: {type(err).__name__}") from None
     click.echo(f"HTTP {response.status_code}")
-    click.echo(response.text)
-    if response.status_code >= 400:
-        sys.exit(1)
+    if response.status_code < 400:
+        click.echo(response.text)
+        return
+    click.echo(
+        SIMULATE_REFUSALS.get(response.status_code, "the server failed to answer: its log says why")
+    )
+    sys.exit(1)
 
 
 def _register() -> None:

@@ -87,21 +87,35 @@ class Settings:
         cls, environ: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env"
     ) -> Settings:
         """Read settings from ``environ`` (default ``os.environ``) over an optional .env."""
-        environ = os.environ if environ is None else environ
-        merged: dict[str, str] = {}
-        if dotenv is not None and Path(dotenv).is_file():
-            # A real BLINK_X (or BLINK_X_FILE) overrides both forms from the .env file;
-            # otherwise the two would meet and be refused as "set either ..., not both".
-            overridden = {name.removesuffix("_FILE") for name in environ}
-            merged.update(
-                {
-                    k: v
-                    for k, v in dotenv_values(dotenv).items()
-                    if v is not None and k.removesuffix("_FILE") not in overridden
-                }
-            )
-        merged.update(environ)
-        return _Reader(merged).settings()
+        return _Reader(_merged(environ, dotenv)).settings()
+
+
+def _merged(environ: Mapping[str, str] | None, dotenv: str | Path | None) -> dict[str, str]:
+    """``environ`` (default ``os.environ``) over the optional .env file."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, str] = {}
+    if dotenv is not None and Path(dotenv).is_file():
+        # A real BLINK_X (or BLINK_X_FILE) overrides both forms from the .env file;
+        # otherwise the two would meet and be refused as "set either ..., not both".
+        overridden = {name.removesuffix("_FILE") for name in environ}
+        merged.update(
+            {
+                k: v
+                for k, v in dotenv_values(dotenv).items()
+                if v is not None and k.removesuffix("_FILE") not in overridden
+            }
+        )
+    merged.update(environ)
+    return merged
+
+
+def read_one(
+    name: str, environ: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env"
+) -> str | None:
+    """One ``BLINK_<name>`` value as the server would read it (environment over ``.env``,
+    ``_FILE`` honoured), without requiring the rest of the settings: for tools such as
+    ``blink-sms sms simulate`` that need a single value on an operator's machine."""
+    return _Reader(_merged(environ, dotenv)).raw(name)
 
 
 def _without_password(url: str) -> str:

@@ -157,6 +157,50 @@ def test_sms_simulate_with_the_wrong_auth_token_is_refused(live_url: str, alice:
     assert result.exit_code == 1, result.output
     assert "HTTP 403" in result.output
     assert "RESET" not in result.output
+    assert "--url must be its BLINK_PUBLIC_URL" in result.output  # says what to check
+    assert "<html" not in result.output.lower()  # not the server's error page
+
+
+def test_sms_simulate_reads_the_token_and_account_from_dotenv_as_the_server_does(
+    live_url: str, alice: Persona, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text(
+        f"BLINK_TWILIO_AUTH_TOKEN={AUTH_TOKEN}\nBLINK_TWILIO_ACCOUNT_SID={ACCOUNT_SID}\n"
+    )
+    result = run(
+        "sms", "simulate", "--url", live_url, "--from", alice.phone or "", "--to", GATEWAY,
+        "--body", "HELP",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "HTTP 200" in result.output and "RESET" in result.output
+
+
+def test_sms_simulate_without_a_token_says_where_to_put_one(live_url: str) -> None:
+    result = run("sms", "simulate", "--url", live_url, "--from", "+15551230001", "--to", GATEWAY,
+                 "--body", "HELP")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "BLINK_TWILIO_AUTH_TOKEN (environment or .env)" in result.output
+
+
+def test_sms_simulate_explains_a_server_without_twilio_credentials(
+    settings: Settings, services: Blink, alice: Persona
+) -> None:
+    mount = _Mount()
+    with make_server("127.0.0.1", 0, mount, threaded=True) as server:
+        url = f"http://127.0.0.1:{server.server_port}"
+        mount.app = create_app(
+            settings.with_changes(public_url=url, twilio_auth_token=None, twilio_account_sid=None)
+        )
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            result = simulate(url, alice.phone or "", "HELP")
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+    assert result.exit_code == 1, result.output
+    assert "HTTP 503" in result.output
+    assert "has no Twilio credentials" in result.output
 
 
 @pytest.mark.parametrize("url", ["127.0.0.1:8000", "ftp://127.0.0.1", "http://"])
