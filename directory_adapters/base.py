@@ -10,7 +10,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
+
+# What an adapter can do beyond what every directory does (find users, list them, set
+# passwords). An admin console shows or hides actions by these; the registry's
+# ``CAPABILITIES`` says which kind has which. A method whose capability is absent raises
+# ``OperationNotSupported``, except ``password_policy``, which then returns a fixed rule.
+UNLOCK = "unlock"  # unlock() clears a lockout without a reset
+LOCKOUT_QUERY = "lockout_query"  # lockout_state() and locked_out_users() see lockouts
+LIST_GROUPS = "list_groups"  # list_groups(), and list_users(group=...) on what it lists
+LIST_OUS = "list_ous"  # list_ous(), and list_users(ou=...) on what it lists
+# password_policy() reads the directory's own policy (S105: a capability, not a password)
+PASSWORD_POLICY = "password_policy"  # noqa: S105
+DIAGNOSE = "diagnose"  # diagnose(kind, settings) explains, step by step, what is wrong
+CAPABILITY_NAMES: frozenset[str] = frozenset(
+    {UNLOCK, LOCKOUT_QUERY, LIST_GROUPS, LIST_OUS, PASSWORD_POLICY, DIAGNOSE}
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,37 @@ class PasswordPolicy:
 
     min_length: int = 8
     complexity: bool = True
+
+
+@dataclass(frozen=True)
+class DirectoryGroup:
+    """A group or an organisational unit to import users from.
+
+    ``id`` is what ``list_users(group=...)`` (or ``ou=...``) and ``count_users`` take:
+    a DN in Active Directory, an object id in Entra ID, the group's key or the OU's path
+    in the sandbox. ``path`` says where it is, to tell apart two of the same name.
+    """
+
+    id: str
+    name: str
+    path: str | None = None
+    kind: Literal["group", "ou"] = "group"
+
+
+class Finding(Protocol):
+    """One step of a diagnosis (``diagnose``): how it went, what was checked, what to grant."""
+
+    @property
+    def level(self) -> Literal["ok", "warning", "problem"]: ...
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def missing(self) -> str | None: ...
 
 
 class DirectoryAdapter(Protocol):
@@ -82,3 +128,16 @@ class DirectoryAdapter(Protocol):
 
     def password_policy(self) -> PasswordPolicy:
         """The policy a new password must satisfy."""
+
+    def list_groups(self, search: str = "", *, limit: int = 50) -> list[DirectoryGroup]:
+        """Groups whose name contains ``search`` (ignoring case), sorted by name, at most
+        ``limit``, within the client's scope. Entra ID matches words that start with
+        ``search`` (Graph's tokenised search), then keeps the names that contain it."""
+
+    def list_ous(self, search: str = "", *, limit: int = 50) -> list[DirectoryGroup]:
+        """Organisational units whose name contains ``search``, as :meth:`list_groups`;
+        ``OperationNotSupported`` where the directory has none (Entra ID)."""
+
+    def count_users(self, *, group: str | None = None, ou: str | None = None) -> int:
+        """How many users ``list_users`` with the same arguments would give (an import's
+        preview); ``ConfigurationError`` for an unknown group, as ``list_users``."""

@@ -30,23 +30,52 @@ Settings (a mapping, stored encrypted per client; ``*`` = required):
                      kept (default 300)
 ==================== =====================================================================
 
-The parts: :mod:`.settings` parses these; :mod:`.connection` is the one way to LDAP (a
-bound connection reused per adapter, failover across DCs, TLS that verifies the host
-name); :mod:`.ldap_errors` maps LDAP failures to the adapter's errors in one table;
-:mod:`.facts` learns the domain's policy, protected groups and scopes; :mod:`.adapter`
-has the operations; :mod:`.diagnosis` explains what is wrong with a connection. No
-message ever contains a password.
+The parts: :mod:`.settings` parses these and declares them for forms (``SCHEMA``,
+``CAPABILITIES``); :mod:`.connection` is the one way to LDAP (a bound connection reused
+per adapter, failover across DCs, TLS that verifies the host name); :mod:`.ldap_errors`
+maps LDAP failures to the adapter's errors in one table; :mod:`.facts` learns the domain's
+policy, protected groups and scopes; :mod:`.adapter` has the operations; :mod:`.browse`
+lists groups and OUs for an import; :mod:`.diagnosis` explains what is wrong with a
+connection. No message ever contains a password.
+
+Importing this package does not import ldap3: the settings and the schema are read by
+the web process for every client, while ldap3 is needed only where a client of this kind
+is used. The names that need it are imported on first use.
 """
 
 from __future__ import annotations
 
-from .adapter import ActiveDirectory
-from .connection import VerifiedTls
-from .diagnosis import Finding, diagnose
-from .settings import ADSettings
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .settings import CAPABILITIES, SCHEMA, ADSettings
 from .values import encode_password, sid_text
 
+if TYPE_CHECKING:
+    from .adapter import ActiveDirectory
+    from .connection import VerifiedTls
+    from .diagnosis import Finding, diagnose
+
+# name -> the module that defines it (each imports ldap3).
+_LAZY = {
+    "ActiveDirectory": ".adapter",
+    "VerifiedTls": ".connection",
+    "Finding": ".diagnosis",
+    "diagnose": ".diagnosis",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
 __all__ = [
+    "CAPABILITIES",
+    "SCHEMA",
     "ADSettings",
     "ActiveDirectory",
     "Finding",

@@ -16,8 +16,9 @@ from typing import Any
 from ldap3 import MODIFY_REPLACE
 from ldap3.utils.conv import escape_filter_chars
 
-from ..base import DirectoryUser, LockoutState, PasswordPolicy
+from ..base import DirectoryGroup, DirectoryUser, LockoutState, PasswordPolicy
 from ..errors import ConfigurationError, OperationRefused, PasswordRejected, UserNotFound
+from .browse import browse, search_bases
 from .connection import Ldap, Session
 from .facts import DomainFacts, load_facts
 from .ldap_errors import RESET_PASSWORD, RIGHT_FOR_ATTRIBUTE, result_error, scrub
@@ -35,10 +36,13 @@ from .values import (
     encode_password,
     filetime,
     name_in_password,
+    norm_dn,
 )
 
 log = logging.getLogger(__name__)
 
+# What the scope check of a user reads (DomainFacts.in_scope): enough to count users.
+_SCOPE_READ = ("objectClass", "memberOf")
 # Not a password: not a quoted UTF-16 string. DCs refuse it whatever their policy.
 _NOT_A_PASSWORD = b"probe"
 
@@ -197,6 +201,30 @@ class ActiveDirectory:
             raise ConfigurationError(f"no single group named {group!r} in the directory")
         return found[0].dn
 
+    def _user_entries(
+        self,
+        session: Session,
+        facts: DomainFacts,
+        group: str | None,
+        ou: str | None,
+        attributes: Iterable[str],
+    ) -> list[Entry]:
+        """The users in scope of ``group`` and/or ``ou``, each once (scopes may overlap)."""
+        search_filter = USER_FILTER
+        if group is not None:
+            dn = escape_filter_chars(self._group_dn(session, group, facts.domain_dn))
+            search_filter = f"(&{USER_FILTER}(memberOf:{IN_CHAIN}:={dn}))"
+        if ou is not None:
+            bases = [session.read(ou, ["objectClass"]).dn]
+        else:
+            bases = search_bases(self.settings, facts)  # only the OUs in scope, if all are OUs
+        entries: dict[str, Entry] = {}
+        for base in bases:
+            for entry in session.paged(base, search_filter, attributes):
+                if facts.in_scope(entry):
+                    entries.setdefault(norm_dn(entry.dn), entry)
+        return list(entries.values())
+
     def list_users(
         self, *, group: str | None = None, ou: str | None = None
     ) -> Iterator[DirectoryUser]:
@@ -210,25 +238,37 @@ class ActiveDirectory:
 
         def collect(session: Session) -> list[DirectoryUser]:
             facts = self.facts(session)
-            search_filter = USER_FILTER
-            if group is not None:
-                dn = escape_filter_chars(self._group_dn(session, group, facts.domain_dn))
-                search_filter = f"(&{USER_FILTER}(memberOf:{IN_CHAIN}:={dn}))"
-            if ou is not None:
-                bases = [session.read(ou, ["objectClass"]).dn]
-            elif facts.scoped and not facts.scope_groups:
-                bases = list(facts.scope_containers)  # only the OUs in scope are searched
-            else:
-                bases = [self.settings.base_dn]
-            users: dict[str, DirectoryUser] = {}
-            for base in bases:
-                for entry in session.paged(base, search_filter, USER_READ):
-                    if facts.in_scope(entry):
-                        user = self._user(entry, facts)
-                        users[user.id] = user
-            return sorted(users.values(), key=lambda user: user.username.casefold())
+            entries = self._user_entries(session, facts, group, ou, USER_READ)
+            users = [self._user(entry, facts) for entry in entries]
+            return sorted(users, key=lambda user: user.username.casefold())
 
         return iter(self.ldap.run(collect))
+
+    def count_users(self, *, group: str | None = None, ou: str | None = None) -> int:
+        """How many users ``list_users`` gives for the same ``group`` and ``ou``: the same
+        paged search, reading only what the scope check needs."""
+
+        def count(session: Session) -> int:
+            facts = self.facts(session)
+            return len(self._user_entries(session, facts, group, ou, _SCOPE_READ))
+
+        return self.ldap.run(count)
+
+    def list_groups(self, search: str = "", *, limit: int = 50) -> list[DirectoryGroup]:
+        """Groups in scope whose name (cn) contains ``search``, ignoring case, by name; the
+        id is the group's DN."""
+        return self.ldap.run(
+            lambda session: browse(
+                session, self.settings, self.facts(session), "group", search, limit
+            )
+        )
+
+    def list_ous(self, search: str = "", *, limit: int = 50) -> list[DirectoryGroup]:
+        """OUs in scope whose name contains ``search``, ignoring case, by name; the id is
+        the OU's DN. Containers that are not OUs (``CN=Users``) are not listed."""
+        return self.ldap.run(
+            lambda session: browse(session, self.settings, self.facts(session), "ou", search, limit)
+        )
 
     # -- changing ----------------------------------------------------------------------------
 

@@ -26,11 +26,13 @@ NEEDED_WORDS = '"Reset Password" and write access to pwdLastSet and lockoutTime'
 
 @dataclass(frozen=True)
 class Finding:
-    """One step of the check. A ``problem`` means resets will fail."""
+    """One step of the check. A ``problem`` means resets will fail. ``missing`` is there
+    for the same shape as Entra ID's findings; the message names a missing right."""
 
     level: Level
     topic: str
     message: str
+    missing: str | None = None
 
 
 def _check_dc(settings: ADSettings, index: int) -> tuple[Finding, ActiveDirectory | None]:

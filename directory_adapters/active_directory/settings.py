@@ -1,8 +1,9 @@
 """The settings of one Active Directory connection, parsed and checked once.
 
-The keys are documented in :mod:`directory_adapters.active_directory`. A malformed
-or missing value raises ``ConfigurationError`` naming the key; the password never
-appears in a message or a ``repr``.
+The keys are documented in :mod:`directory_adapters.active_directory` and declared for
+forms in :data:`SCHEMA`, with what the adapter can do in :data:`CAPABILITIES`. A
+malformed or missing value raises ``ConfigurationError`` naming the key; the password
+never appears in a message or a ``repr``. Nothing here imports ldap3.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..base import (
+    DIAGNOSE,
+    LIST_GROUPS,
+    LIST_OUS,
+    LOCKOUT_QUERY,
+    PASSWORD_POLICY,
+    UNLOCK,
+)
 from ..errors import ConfigurationError
+from ..schema import Field, SettingsSchema
 from .values import USER_ATTRIBUTES
 
 
@@ -138,3 +148,54 @@ class ADSettings:
             page_size=int(_number(settings, "page_size", 500, 1)),
             cache_seconds=_number(settings, "cache_seconds", 300.0, 0),
         )
+
+
+SCHEMA = SettingsSchema(
+    kind="active_directory",
+    title="Active Directory (on premises, LDAPS)",
+    fields=(
+        Field("hosts", "Domain controllers", "list", required=True,
+              help="Names of the domain controllers, tried in this order: dc1.corp.example "
+                   "or dc1.corp.example:3269."),
+        Field("bind_user", "Service account", required=True,
+              help="The account the gateway signs in as: svc-blink@corp.example, "
+                   "CORP\\svc-blink or its DN."),
+        Field("bind_password", "Service account password", "secret", required=True,
+              help="The service account's password."),
+        Field("base_dn", "Base DN", required=True,
+              help="Where users are searched, such as DC=corp,DC=example."),
+        Field("scopes", "Managed OUs and groups", "list", default=(), one_per_line=True,
+              help="DNs of the OUs and groups the gateway may manage, one per line; "
+                   "empty: everyone under the base DN."),
+        Field("user_attribute", "Users are known by", "choice", default="sAMAccountName",
+              choices=USER_ATTRIBUTES,
+              help="The attribute shown as a user's name and matched first."),
+        Field("protect_admins", "Refuse administrators", "boolean", default=True,
+              help="Never reset or unlock administrators and members of the built-in "
+                   "admin groups."),
+        Field("ca_pem", "CA certificate", "pem", advanced=True,
+              help="PEM of the CA that issued the domain controllers' certificates; "
+                   "empty: the system's trusted CAs."),
+        Field("ca_file", "CA certificate file", advanced=True,
+              help="Or the path of that PEM file on every machine that runs a worker."),
+        Field("use_starttls", "Use StartTLS", "boolean", default=False, advanced=True,
+              help="Plain LDAP upgraded by StartTLS (port 389) instead of LDAPS (636)."),
+        Field("port", "Port", "number", advanced=True,
+              help="The port of domain controllers listed without one: 636, or 389 with "
+                   "StartTLS."),
+        Field("verify_tls", "Verify certificates", "boolean", default=True, advanced=True,
+              help="Check the certificate and the host name; turn off only to test."),
+        Field("connect_timeout", "Connect timeout (s)", "number", default=5.0, advanced=True,
+              help="Seconds to open a connection to one domain controller."),
+        Field("receive_timeout", "Answer timeout (s)", "number", default=15.0, advanced=True,
+              help="Seconds to wait for one answer."),
+        Field("page_size", "Page size", "number", default=500, advanced=True,
+              help="Entries per page of a search (at most 1000)."),
+        Field("cache_seconds", "Cache (s)", "number", default=300.0, advanced=True,
+              help="How long the domain's policy, admin groups and scopes are kept."),
+    ),
+)  # fmt: skip
+
+CAPABILITIES: frozenset[str] = frozenset(
+    {UNLOCK, LOCKOUT_QUERY, LIST_GROUPS, LIST_OUS, PASSWORD_POLICY, DIAGNOSE}
+)

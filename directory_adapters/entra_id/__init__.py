@@ -42,27 +42,63 @@ Where Entra ID differs from the Protocol:
 * users synchronised from on-premises AD (``onPremisesSyncEnabled``) are refused with
   :class:`SyncedFromActiveDirectory` and shown as ``protected``: a cloud reset would
   not reach AD, where their password lives;
-* there are no OUs: ``list_users(ou=...)`` raises ``OperationNotSupported``;
+* there are no OUs: ``list_ous``, ``list_users(ou=...)`` and ``count_users(ou=...)``
+  raise ``OperationNotSupported``;
+* group names are searched by Graph's ``$search``, which matches words that start with
+  the text, not any part of a name (:func:`.lookups.find_groups`);
 * lockouts are read from the sign-in logs (error 50053) since the last poll; a
   lockout counts until the window passes or the password changes after it.
 
-The parts: :mod:`.settings` parses these; :mod:`.graph` is the one way to Graph (one
-session, timeouts, msal's tokens, throttling, one error table, :data:`ERROR_TABLE`);
-:mod:`.permissions` names the permissions and roles each capability needs;
-:mod:`.lookups` reads roles, privileged users and groups; :mod:`.adapter` has the
-operations; :mod:`.diagnosis` explains what is wrong with a connection. No message
-ever contains a secret or a password.
+The parts: :mod:`.settings` parses these and declares them for forms (``SCHEMA``,
+``CAPABILITIES``); :mod:`.graph` is the one way to Graph (one session, timeouts, msal's
+tokens, throttling, one error table, :data:`ERROR_TABLE`); :mod:`.permissions` names the
+permissions and roles each capability needs; :mod:`.lookups` reads roles, privileged
+users and groups; :mod:`.adapter` has the operations; :mod:`.diagnosis` explains what is
+wrong with a connection. No message ever contains a secret or a password.
+
+Importing this package imports neither requests nor msal: the settings and the schema
+are read by the web process for every client, the HTTP stack only where a client of this
+kind is used. The names that need it are imported on first use.
 """
 
 from __future__ import annotations
 
-from .adapter import EntraIdDirectory, PrivilegedAccount, SyncedFromActiveDirectory
-from .diagnosis import Finding, diagnose
-from .graph import ERROR_TABLE, ErrorRule, GraphClient, MsalTokens
-from .settings import EntraSettings
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .settings import CAPABILITIES, SCHEMA, EntraSettings
+
+if TYPE_CHECKING:
+    from .adapter import EntraIdDirectory, PrivilegedAccount, SyncedFromActiveDirectory
+    from .diagnosis import Finding, diagnose
+    from .graph import ERROR_TABLE, ErrorRule, GraphClient, MsalTokens
+
+# name -> the module that defines it (each imports requests).
+_LAZY = {
+    "EntraIdDirectory": ".adapter",
+    "PrivilegedAccount": ".adapter",
+    "SyncedFromActiveDirectory": ".adapter",
+    "Finding": ".diagnosis",
+    "diagnose": ".diagnosis",
+    "ERROR_TABLE": ".graph",
+    "ErrorRule": ".graph",
+    "GraphClient": ".graph",
+    "MsalTokens": ".graph",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
 
 __all__ = [
+    "CAPABILITIES",
     "ERROR_TABLE",
+    "SCHEMA",
     "EntraIdDirectory",
     "EntraSettings",
     "ErrorRule",

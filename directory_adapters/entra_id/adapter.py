@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from ..base import DirectoryUser, LockoutState, PasswordPolicy
+from ..base import DirectoryGroup, DirectoryUser, LockoutState, PasswordPolicy
 from ..errors import (
     DirectoryError,
     OperationNotSupported,
@@ -25,7 +25,16 @@ from ..errors import (
     UserNotFound,
 )
 from .graph import PROFILE_UPDATE, GraphClient, Json, MsalTokens
-from .lookups import flatten, group_id, odata_literal, privileged_ids, roles_of, users_by_ids
+from .lookups import (
+    count_of,
+    find_groups,
+    flatten,
+    group_id,
+    odata_literal,
+    privileged_ids,
+    roles_of,
+    users_by_ids,
+)
 from .permissions import READ_GROUPS, READ_SIGN_INS, READ_USERS, SET_PASSWORDS
 from .settings import GUID, EntraSettings
 
@@ -178,6 +187,28 @@ class EntraIdDirectory:
         rows = flatten(pages)
         privileged = privileged_ids(self.graph) if self.settings.refuse_privileged else set()
         return iter([self._user(row, privileged=row["id"] in privileged) for row in rows])
+
+    def count_users(self, *, group: str | None = None, ou: str | None = None) -> int:
+        """How many users ``list_users`` gives for the same ``group``: Graph's count (an
+        advanced query, so eventually consistent: a user made seconds ago may be missed)."""
+        if ou is not None:
+            raise OperationNotSupported("Entra ID has no organisational units: scope by group")
+        if group is None:
+            return count_of(self.graph, "/users", READ_USERS[0])
+        path = f"/groups/{group_id(self.graph, group)}/transitiveMembers/microsoft.graph.user"
+        return count_of(self.graph, path, READ_GROUPS[0])
+
+    def list_groups(self, search: str = "", *, limit: int = 50) -> list[DirectoryGroup]:
+        """Groups whose name has a word starting with ``search`` and contains it (see
+        :func:`~.lookups.find_groups`), by name; the id is the group's object id."""
+        rows = find_groups(self.graph, search, limit)
+        groups = [DirectoryGroup(id=str(row["id"]), name=str(row.get("displayName") or ""))
+                  for row in rows]  # fmt: skip
+        return sorted(groups, key=lambda group: (group.name.casefold(), group.id))
+
+    def list_ous(self, search: str = "", *, limit: int = 50) -> list[DirectoryGroup]:
+        """Entra ID has no organisational units: ``OperationNotSupported``."""
+        raise OperationNotSupported("Entra ID has no organisational units: import by group")
 
     def set_password(self, user_id: str, password: str, *, must_change: bool, unlock: bool) -> None:
         """``PATCH /users/{id}`` with a ``passwordProfile``. A reset also ends a smart

@@ -1,5 +1,5 @@
-"""The adapter's reads beyond one user (roles, privileged users, groups, users by id)
-and the paging helpers they share.
+"""The adapter's reads beyond one user (roles, privileged users, groups, users by id,
+counts) and the paging helpers they share.
 
 Each function takes the adapter's :class:`~.graph.GraphClient`, so every call still goes
 through its one chokepoint (token, timeouts, error table, throttling).
@@ -15,6 +15,7 @@ from .permissions import READ_GROUPS, READ_ROLES, READ_USERS
 from .settings import GUID
 
 _IDS_PER_FILTER = 15  # Graph's limit on values in an "in (...)" filter
+_MAX_PAGE = 999  # Graph's largest page of users or groups
 
 
 def odata_literal(value: str) -> str:
@@ -93,3 +94,52 @@ def users_by_ids(graph: GraphClient, ids: list[str], select: str) -> Iterator[Js
         chunk = ", ".join(f"'{uid}'" for uid in ids[start : start + _IDS_PER_FILTER])
         params = {"$filter": f"id in ({chunk})", "$select": fields}
         yield from flatten(graph.pages("/users", params=params, permission=READ_USERS[0]))
+
+
+def search_literal(text: str) -> str:
+    """A ``$search`` clause's text: inside double quotes, with ``"`` and ``\\`` escaped."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def find_groups(graph: GraphClient, search: str, limit: int) -> list[Json]:
+    """Groups (id, displayName) whose name contains ``search``, in Graph's name order, at
+    most ``limit``: the first pages of one query, not the whole tenant.
+
+    Graph has no "contains" on names. ``$search`` matches names that have words starting
+    with the text (its tokenised search, an advanced query); of those, the names that
+    contain it are kept, so "sales" finds "EU Sales" and "Sales-Team", not "Wholesales".
+    """
+    text = search.strip()
+    if limit <= 0:
+        return []
+    params = {
+        "$select": "id,displayName",
+        "$orderby": "displayName",
+        "$top": str(min(_MAX_PAGE, limit)),
+    }
+    if text:
+        # $search needs ConsistencyLevel: eventual, and with $orderby also $count=true.
+        params.update({"$search": f'"displayName:{search_literal(text)}"', "$count": "true"})
+    wanted = text.casefold()
+    found: list[Json] = []
+    for page in graph.pages("/groups", params=params, advanced=bool(text),
+                            permission=READ_GROUPS[0]):  # fmt: skip
+        found += [row for row in page if wanted in str(row.get("displayName") or "").casefold()]
+        if len(found) >= limit:
+            break
+    return found[:limit]
+
+
+def count_of(graph: GraphClient, path: str, permission: str) -> int:
+    """How many objects the collection at ``path`` holds: Graph's ``@odata.count`` of a
+    one-object page (an advanced query), or, if Graph gives none, the ids counted."""
+    params = {"$select": "id", "$top": "1", "$count": "true"}
+    page = graph.request("GET", path, params=params, advanced=True, permission=permission,
+                         not_found=ConfigurationError)  # fmt: skip
+    count = page.get("@odata.count")
+    if isinstance(count, int) and not isinstance(count, bool):
+        return count
+    params["$top"] = str(_MAX_PAGE)
+    pages = graph.pages(path, params=params, advanced=True, permission=permission,
+                        not_found=ConfigurationError)  # fmt: skip
+    return len(flatten(pages))

@@ -1,8 +1,9 @@
 """The settings of one Entra ID connection, parsed and checked once.
 
-The keys are documented in :mod:`directory_adapters.entra_id`. A malformed or missing
-value raises ``ConfigurationError`` naming the key; the client secret and the private
-key never appear in a message or a ``repr``.
+The keys are documented in :mod:`directory_adapters.entra_id` and declared for forms in
+:data:`SCHEMA`, with what the adapter can do in :data:`CAPABILITIES`. A malformed or
+missing value raises ``ConfigurationError`` naming the key; the client secret and the
+private key never appear in a message or a ``repr``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..base import DIAGNOSE, LIST_GROUPS, LOCKOUT_QUERY
 from ..errors import ConfigurationError
+from ..schema import Field, SettingsSchema
 
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
@@ -140,3 +143,41 @@ class EntraSettings:
         """The app-only scope of this cloud's Graph, e.g. ``https://graph.microsoft.us/.default``."""
         parts = urlsplit(self.graph_url)
         return f"{parts.scheme}://{parts.netloc}/.default"
+
+
+SCHEMA = SettingsSchema(
+    kind="entra_id",
+    title="Entra ID (Azure AD, Microsoft Graph)",
+    fields=(
+        Field("tenant_id", "Tenant", required=True,
+              help="The directory (tenant) id, or its contoso.onmicrosoft.com name."),
+        Field("client_id", "Application (client) id", required=True,
+              help="The id of the app registration the gateway signs in as."),
+        Field("client_secret", "Client secret", "secret",
+              help="A client secret of that app; or leave it empty and use a certificate."),
+        Field("certificate_key", "Certificate private key", "pem", write_only=True,
+              help="Instead of a secret: the unencrypted PEM private key of a certificate "
+                   "uploaded to the app."),
+        Field("certificate_thumbprint", "Certificate thumbprint",
+              help="With the private key: the certificate's SHA-1 thumbprint (40 hex digits)."),
+        Field("user_attribute", "Users are known by", "choice", default="userPrincipalName",
+              choices=USER_ATTRIBUTES,
+              help="The attribute shown as a user's name and matched first."),
+        Field("refuse_privileged", "Refuse administrators", "boolean", default=True,
+              help="Never reset users who hold an Entra directory role."),
+        Field("lockout_window_minutes", "Lockout window (minutes)", "number", default=15,
+              help="How far back the sign-in logs are read for lockouts (1 to 1440)."),
+        Field("authority", "Sign-in authority", default=DEFAULT_AUTHORITY, advanced=True,
+              help="The identity platform; another only for a national cloud."),
+        Field("graph_url", "Microsoft Graph URL", default=DEFAULT_GRAPH_URL, advanced=True,
+              help="Graph for that cloud, such as https://graph.microsoft.us/v1.0."),
+        Field("connect_timeout", "Connect timeout (s)", "number", default=5.0, advanced=True,
+              help="Seconds to open a connection, on every HTTP call."),
+        Field("timeout", "Answer timeout (s)", "number", default=30.0, advanced=True,
+              help="Seconds to wait for an answer, on every HTTP call."),
+    ),
+)  # fmt: skip
+
+# No unlock (smart lockout ends by itself or with a reset), no OUs, and a fixed password
+# rule (Entra ID's for cloud users) rather than one read from the tenant.
+CAPABILITIES: frozenset[str] = frozenset({LOCKOUT_QUERY, LIST_GROUPS, DIAGNOSE})

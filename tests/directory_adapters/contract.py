@@ -6,6 +6,9 @@ for the directory under test) and subclasses :class:`DirectoryContract`::
     class TestSandboxContract(DirectoryContract):
         pass
 
+Directories with organisational units also keep :class:`OrganisationalUnitContract`,
+with a probe that can make OUs (:class:`OuProbe`).
+
 The probe creates what the tests need and observes the directory the way a user
 would (by signing in), so the same tests run against the sandbox and a real
 domain controller. Names are unique per test: a real directory is shared and is
@@ -21,9 +24,19 @@ from typing import Literal, Protocol
 import pytest
 
 from directory_adapters import (
+    CAPABILITIES,
+    CAPABILITY_NAMES,
+    LIST_GROUPS,
+    LIST_OUS,
+    LOCKOUT_QUERY,
+    PASSWORD_POLICY,
+    UNLOCK,
+    ConfigurationError,
     DirectoryAdapter,
     DirectoryUser,
+    OperationNotSupported,
     OperationRefused,
+    PasswordPolicy,
     PasswordRejected,
     UserNotFound,
 )
@@ -73,6 +86,18 @@ class DirectoryProbe(Protocol):
 
     def lock(self, username: str) -> None:
         """Lock the account out by failed sign-ins."""
+        ...
+
+
+class OuProbe(DirectoryProbe, Protocol):
+    """A probe for a directory with organisational units."""
+
+    def create_ou(self, name: str, parent: str | None = None) -> str:
+        """Create an OU (inside ``parent``); return what ``list_users(ou=...)`` takes."""
+        ...
+
+    def create_user_in(self, ou: str) -> DirectoryUser:
+        """Create an enabled user with :data:`OLD_PASSWORD` in ``ou``."""
         ...
 
 
@@ -281,3 +306,110 @@ class DirectoryContract:
         assert isinstance(policy.complexity, bool)
         # The contract's own passwords must satisfy it, or the other tests prove nothing.
         assert len(NEW_PASSWORD) >= policy.min_length
+
+    # -- browsing for an import -----------------------------------------------------------
+
+    def test_list_groups_finds_a_name_ignoring_case_sorted_by_name(
+        self, probe: DirectoryProbe
+    ) -> None:
+        tag = unique("gs")
+        for word in ("Zulu", "alpha", "Mike"):
+            probe.create_group(f"{tag} {word}")
+        probe.create_group(unique("other"))
+        found = probe.adapter.list_groups(tag.upper())
+        assert [group.name for group in found] == [f"{tag} alpha", f"{tag} Mike", f"{tag} Zulu"]
+        assert {group.kind for group in found} == {"group"}
+
+    def test_list_groups_matches_any_part_of_a_name(self, probe: DirectoryProbe) -> None:
+        tag = unique("gw")
+        probe.create_group(f"Team{tag}x")
+        assert [group.name for group in probe.adapter.list_groups(tag[2:])] == [f"Team{tag}x"]
+
+    def test_list_groups_stops_at_the_limit(self, probe: DirectoryProbe) -> None:
+        tag = unique("gl")
+        for word in ("c", "a", "b"):
+            probe.create_group(f"{tag} {word}")
+        found = probe.adapter.list_groups(tag, limit=2)
+        assert [group.name for group in found] == [f"{tag} a", f"{tag} b"]
+        assert probe.adapter.list_groups(tag, limit=0) == []
+
+    def test_a_listed_group_is_what_list_users_and_count_users_take(
+        self, probe: DirectoryProbe
+    ) -> None:
+        outer_name = unique("go")
+        outer = probe.create_group(outer_name)
+        inner = probe.create_group(unique("gi"), member_of=[outer])
+        direct = self.make_user(probe, groups=[outer])
+        nested = self.make_user(probe, groups=[inner])
+        self.make_user(probe)
+
+        [listed] = probe.adapter.list_groups(outer_name)
+        assert listed.name == outer_name
+        assert {u.id for u in probe.adapter.list_users(group=listed.id)} == {direct.id, nested.id}
+        assert probe.adapter.count_users(group=listed.id) == 2
+        assert probe.adapter.count_users(group=inner) == 1
+
+    def test_count_users_without_a_filter_counts_everyone_listed(
+        self, probe: DirectoryProbe
+    ) -> None:
+        self.make_user(probe)
+        assert probe.adapter.count_users() == len(list(probe.adapter.list_users()))
+
+    def test_count_users_of_an_unknown_group_raises_configuration_error(
+        self, probe: DirectoryProbe
+    ) -> None:
+        with pytest.raises(ConfigurationError):
+            probe.adapter.count_users(group=unique("nogroup"))
+
+    def test_the_declared_capabilities_are_what_the_adapter_does(
+        self, probe: DirectoryProbe
+    ) -> None:
+        capabilities = CAPABILITIES[probe.adapter.kind]
+        assert capabilities <= CAPABILITY_NAMES
+        assert LIST_GROUPS in capabilities, "every directory lists groups to import from"
+        user = self.make_user(probe)
+        probe.lock(user.username)
+        if LOCKOUT_QUERY in capabilities:
+            assert probe.adapter.lockout_state(user.id).locked
+        if UNLOCK in capabilities:
+            probe.adapter.unlock(user.id)
+            assert not probe.adapter.lockout_state(user.id).locked
+        else:
+            with pytest.raises(OperationNotSupported):
+                probe.adapter.unlock(user.id)
+        if LIST_OUS in capabilities:
+            assert isinstance(probe.adapter.list_ous(limit=1), list)
+        else:
+            with pytest.raises(OperationNotSupported):
+                probe.adapter.list_ous()
+        if PASSWORD_POLICY not in capabilities:  # a fixed rule, not the directory's own
+            assert probe.adapter.password_policy() == PasswordPolicy()
+
+
+class OrganisationalUnitContract:
+    """What directories with organisational units show when an admin imports by OU."""
+
+    def test_list_ous_finds_a_name_ignoring_case_sorted_by_name(self, probe: OuProbe) -> None:
+        tag = unique("ou")
+        parent = probe.create_ou(unique("P"))
+        for word in ("Zeta", "beta", "Mu"):
+            probe.create_user_in(probe.create_ou(f"{tag}{word}", parent))
+        found = probe.adapter.list_ous(tag.upper())
+        # Compared casefolded: the sandbox keeps OU paths casefolded.
+        names = [ou.name.casefold() for ou in found]
+        assert names == [f"{tag}beta", f"{tag}mu", f"{tag}zeta"]
+        assert {ou.kind for ou in found} == {"ou"}
+        assert [ou.name.casefold() for ou in probe.adapter.list_ous(tag, limit=2)] == names[:2]
+
+    def test_a_listed_ou_is_what_list_users_and_count_users_take(self, probe: OuProbe) -> None:
+        staff_name = unique("Staff")
+        staff = probe.create_ou(staff_name)
+        sales = probe.create_ou("Sales", staff)
+        in_staff, in_sales = probe.create_user_in(staff), probe.create_user_in(sales)
+
+        [listed] = probe.adapter.list_ous(staff_name)
+        assert listed.path is not None
+        assert staff_name.casefold() in listed.path.casefold()
+        assert {u.id for u in probe.adapter.list_users(ou=listed.id)} == {in_staff.id, in_sales.id}
+        assert probe.adapter.count_users(ou=listed.id) == 2
+        assert probe.adapter.count_users(ou=sales) == 1

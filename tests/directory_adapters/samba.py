@@ -28,7 +28,7 @@ from directory_adapters.active_directory import (
     encode_password,
     sid_text,
 )
-from tests.directory_adapters.contract import SignInOutcome
+from tests.directory_adapters.contract import OLD_PASSWORD, SignInOutcome, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "samba-dc"
@@ -359,6 +359,13 @@ class SambaProbe:
 
     def create_group(self, name: str, member_of: Sequence[str] = ()) -> str:
         return self.dc.add_group(name, self.ou, member_of)
+
+    def create_ou(self, name: str, parent: str | None = None) -> str:
+        return self.dc.add_ou(name, parent or self.ou)
+
+    def create_user_in(self, ou: str) -> DirectoryUser:
+        dn = self.dc.add_user(unique("ou"), ou, OLD_PASSWORD)
+        return self.directory.get_user(self.dc.guid(dn))
 
     def sign_in(self, username: str, password: str) -> SignInOutcome:
         return self.dc.sign_in(username, password)

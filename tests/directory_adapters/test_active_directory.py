@@ -22,7 +22,13 @@ from directory_adapters import (
 )
 from directory_adapters.active_directory import ActiveDirectory
 
-from .contract import NEW_PASSWORD, OLD_PASSWORD, DirectoryContract, unique
+from .contract import (
+    NEW_PASSWORD,
+    OLD_PASSWORD,
+    DirectoryContract,
+    OrganisationalUnitContract,
+    unique,
+)
 from .samba import Delegation, Person, SambaDC, SambaProbe, data_code
 
 PAGING_USERS = 1_100
@@ -38,8 +44,8 @@ def probe(samba_dc: SambaDC, directory: ActiveDirectory, contract_ou: str) -> Sa
     return SambaProbe(samba_dc, directory, contract_ou)
 
 
-class TestActiveDirectoryContract(DirectoryContract):
-    """Samba AD keeps the contract every directory keeps."""
+class TestActiveDirectoryContract(DirectoryContract, OrganisationalUnitContract):
+    """Samba AD keeps the contract every directory keeps, OUs included."""
 
 
 # -- identifiers, scopes, groups, OUs --------------------------------------------------------

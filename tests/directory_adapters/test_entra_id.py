@@ -111,6 +111,14 @@ class TestEntraIdContract(DirectoryContract):
         probe.adapter.set_password(user.id, NEW_PASSWORD, must_change=False, unlock=False)
         assert probe.sign_in(user.username, NEW_PASSWORD) == "ok"
 
+    def test_list_groups_matches_any_part_of_a_name(self, probe: DirectoryProbe) -> None:
+        # Graph has no "contains" on names: its $search finds words that start with the
+        # text, and the adapter keeps those whose name contains it.
+        for name in ("EU Sales", "Sales-Team", "Wholesales", "Marketing"):
+            probe.create_group(name)
+        found = probe.adapter.list_groups("sales")
+        assert [group.name for group in found] == ["EU Sales", "Sales-Team"]
+
     def test_set_password_rejects_a_password_containing_the_username(
         self, probe: DirectoryProbe
     ) -> None:

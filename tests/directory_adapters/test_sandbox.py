@@ -26,7 +26,6 @@ from directory_adapters import (
     PasswordRejected,
     UserNotFound,
     create_adapter,
-    sandbox,
 )
 from directory_adapters.sandbox import (
     OUTAGE_MESSAGE,
@@ -36,10 +35,11 @@ from directory_adapters.sandbox import (
     MustChangePassword,
     SandboxDirectory,
     SignInError,
+    store,
 )
 from tests.support.sandbox_probe import SandboxProbe
 
-from .contract import DirectoryContract
+from .contract import OLD_PASSWORD, DirectoryContract, OrganisationalUnitContract, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Correct-Horse-7"
@@ -51,9 +51,20 @@ def directory(tmp_path: Path) -> SandboxDirectory:
     return SandboxDirectory(tmp_path / "directory.sqlite", lockout_threshold=3)
 
 
+class SandboxOuProbe(SandboxProbe):
+    """The contract's probe, with OUs: a sandbox OU is a path its users are placed in."""
+
+    def create_ou(self, name: str, parent: str | None = None) -> str:
+        return f"{parent}/{name}" if parent else name
+
+    def create_user_in(self, ou: str) -> DirectoryUser:
+        username = unique("ou")
+        return self.directory.add_user(username, username.title(), ou=ou, password=OLD_PASSWORD)
+
+
 @pytest.fixture
-def probe(directory: SandboxDirectory) -> SandboxProbe:
-    return SandboxProbe(directory)
+def probe(directory: SandboxDirectory) -> SandboxOuProbe:
+    return SandboxOuProbe(directory)
 
 
 @pytest.fixture
@@ -63,8 +74,8 @@ def alice(directory: SandboxDirectory) -> DirectoryUser:
     )
 
 
-class TestSandboxContract(DirectoryContract):
-    """The sandbox keeps the contract every directory keeps."""
+class TestSandboxContract(DirectoryContract, OrganisationalUnitContract):
+    """The sandbox keeps the contract every directory keeps, OUs included."""
 
 
 def child_process(path: Path, code: str, **options: int) -> subprocess.Popen[str]:
@@ -283,7 +294,7 @@ def test_hash_cost_sets_the_scrypt_work_and_sign_in_still_checks_it(tmp_path: Pa
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[float, bool]]:
-    """Each sleep of the sandbox module: (seconds, whether the file's write lock was free)."""
+    """Each sleep of the sandbox's store: (seconds, whether the file's write lock was free)."""
     seen: list[tuple[float, bool]] = []
 
     def sleep(seconds: float) -> None:
@@ -297,7 +308,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[float,
         finally:
             probe.close()
 
-    monkeypatch.setattr(sandbox, "time", SimpleNamespace(sleep=sleep))
+    monkeypatch.setattr(store, "time", SimpleNamespace(sleep=sleep))
     return seen
 
 

@@ -14,7 +14,11 @@ collections, ``$select`` projections, errors as ``{"error": {"code", "message",
 ``{"error", "error_description": "AADSTSnnnn: ...", "error_codes", ...}``. The fake
 refuses what Graph refuses: a missing permission in the token's ``roles`` (403
 ``Authorization_RequestDenied``), an OData cast without ``ConsistencyLevel:
-eventual`` and ``$count=true``, an unknown ``$select`` property, a weak password.
+eventual`` and ``$count=true``, ``$search`` without ``ConsistencyLevel: eventual``,
+``$orderby`` with ``$search`` or ``$filter`` outside an advanced query, an unknown
+``$select`` property, a weak password. ``$search`` on names is tokenised as Graph's is
+(words that start with the text, not any part of a name), and ``@odata.count`` comes
+only with ``ConsistencyLevel: eventual``, as Graph ignores ``$count`` without it.
 """
 
 from __future__ import annotations

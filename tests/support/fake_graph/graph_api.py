@@ -128,7 +128,7 @@ class GraphApi(Resources, SignIns):
     def _list_users(self, call: GraphCall, _: str, roles: frozenset[str]) -> tuple[int, Json]:
         self._need(roles, READ_USERS)
         rows = self._filtered([u.resource() for u in self.users.values()], call, "User")
-        return 200, self._collection("users", rows, call.query, call.path)
+        return 200, self._collection("users", rows, call.query, call.path, eventual=call.eventual)
 
     def _get_user(self, call: GraphCall, key: str, roles: frozenset[str]) -> tuple[int, Json]:
         self._need(roles, READ_USERS)
@@ -141,12 +141,15 @@ class GraphApi(Resources, SignIns):
     def _list_member_of(self, call: GraphCall, key: str, roles: frozenset[str]) -> tuple[int, Json]:
         self._need(roles, READ_USERS)
         rows = self._member_of(self._user(key).id, roles)
-        return 200, self._collection("directoryObjects", rows, call.query, call.path)
+        return 200, self._collection(
+            "directoryObjects", rows, call.query, call.path, eventual=call.eventual
+        )
 
     def _list_groups(self, call: GraphCall, _: str, roles: frozenset[str]) -> tuple[int, Json]:
         self._need(roles, READ_GROUPS)
         rows = self._filtered([g.resource() for g in self.groups.values()], call, "Group")
-        return 200, self._collection("groups", rows, call.query, call.path)
+        rows = self._ordered(self._searched(rows, call), call)
+        return 200, self._collection("groups", rows, call.query, call.path, eventual=call.eventual)
 
     def _get_group(self, call: GraphCall, key: str, roles: frozenset[str]) -> tuple[int, Json]:
         self._need(roles, READ_GROUPS)
@@ -163,7 +166,7 @@ class GraphApi(Resources, SignIns):
             )
         members = self._transitive_members(self._group(key).id)
         rows = [self.users[member].resource() for member in members]
-        return 200, self._collection("users", rows, call.query, call.path)
+        return 200, self._collection("users", rows, call.query, call.path, eventual=True)
 
     def _list_roles(self, call: GraphCall, _: str, roles: frozenset[str]) -> tuple[int, Json]:
         self._need(roles, READ_ROLES)

@@ -205,12 +205,14 @@ class GraphCall:
     body: Json | None
 
     @property
+    def eventual(self) -> bool:
+        """``ConsistencyLevel: eventual``: enough for ``$search``; Graph counts only with it."""
+        return self.headers.get("ConsistencyLevel") == "eventual"
+
+    @property
     def advanced(self) -> bool:
         """An advanced query: ``ConsistencyLevel: eventual`` and ``$count=true``."""
-        return (
-            self.headers.get("ConsistencyLevel") == "eventual"
-            and self.query.get("$count") == "true"
-        )
+        return self.eventual and self.query.get("$count") == "true"
 
 
 class GraphError(Exception):

@@ -1,5 +1,7 @@
-"""OData on the fake Graph: ``$filter`` parsing, ``$select`` projections, entities and
-collections, and paging with ``@odata.nextLink`` (``$skiptoken``)."""
+"""OData on the fake Graph: ``$filter`` parsing, ``$search`` on names (tokenised, as
+Graph does it for directory objects), ``$orderby``, ``$select`` projections, entities and
+collections, ``@odata.count`` (only with ``ConsistencyLevel: eventual``, as Graph), and
+paging with ``@odata.nextLink`` (``$skiptoken``)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,32 @@ _CLAUSE = re.compile(
     r"(?P<value>'(?:[^']|'')*'|[0-9][0-9TZ:.\-]*|true|false)|in \((?P<list>[^)]*)\))"
 )
 _JOIN = re.compile(r" (and|or) ")
+# One $search clause: "property:text", with \" and \\ escaped inside the quotes.
+_SEARCH = re.compile(r'"(?P<prop>[A-Za-z]+):(?P<text>(?:[^"\\]|\\.)*)"')
+# Graph's tokens: runs of letters, runs of digits, and each symbol on its own.
+_PIECE = re.compile(r"[^\W\d_]+|\d+|[^\w\s]|_")
+_CASE_CHANGE = re.compile(r"(?<=[a-z])(?=[A-Z])")  # only lower to upper splits a word
+
+
+def search_tokens(text: str) -> set[str]:
+    """Graph's tokenisation of names for ``$search``: words split at spaces, at a change
+    from lower to upper case, between letters and digits and at symbols; words joined
+    only by symbols also count as one (``hello-world`` gives ``helloworld``)."""
+    tokens: set[str] = set()
+    for word in text.split():
+        pieces: list[str] = []
+        for piece in _PIECE.findall(word):
+            pieces += _CASE_CHANGE.split(piece) if piece.isalpha() else [piece]
+        tokens.update(piece.casefold() for piece in pieces)
+        if any(not piece.isalnum() for piece in pieces):
+            tokens.add("".join(piece for piece in pieces if piece.isalnum()).casefold())
+    return tokens
+
+
+def search_matches(value: str, text: str) -> bool:
+    """Every token of the search text starts a token of the value, in any order."""
+    have = search_tokens(value)
+    return all(any(token.startswith(wanted) for token in have) for wanted in search_tokens(text))
 
 
 class OData(TenantState):
@@ -35,6 +63,49 @@ class OData(TenantState):
             return rows
         test = self._parse_filter(text, call.advanced or kind == "SignIn", kind)
         return [row for row in rows if test(row)]
+
+    def _searched(self, rows: list[Json], call: GraphCall) -> list[Json]:
+        """``$search="displayName:..."`` (one clause): tokenised on displayName and
+        description, a plain ``startswith`` on other properties."""
+        text = call.query.get("$search")
+        if text is None:
+            return rows
+        if not call.eventual:
+            raise GraphError(
+                400,
+                "Request_UnsupportedQuery",
+                "Request with $search query parameter only works through MSGraph with a "
+                "special request header: 'ConsistencyLevel: eventual'",
+            )
+        clause = _SEARCH.fullmatch(text)
+        if clause is None:
+            raise GraphError(400, "BadRequest", f"Syntax error: invalid $search {text!r}.")
+        prop = clause["prop"]
+        wanted = re.sub(r"\\(.)", r"\1", clause["text"])
+        if prop in ("displayName", "description"):
+            return [row for row in rows if search_matches(str(row.get(prop) or ""), wanted)]
+        folded = wanted.casefold()
+        return [row for row in rows if str(row.get(prop) or "").casefold().startswith(folded)]
+
+    @staticmethod
+    def _ordered(rows: list[Json], call: GraphCall) -> list[Json]:
+        """``$orderby=displayName`` (the one sort this fake knows, as Graph does it for
+        groups: by default alone, as an advanced query with ``$filter`` or ``$search``)."""
+        order = call.query.get("$orderby")
+        if order is None:
+            return rows
+        prop, _, direction = order.partition(" ")
+        mixed = "$filter" in call.query or "$search" in call.query
+        if (
+            prop != "displayName"
+            or direction not in ("", "asc", "desc")
+            or (mixed and not call.advanced)
+        ):
+            raise GraphError(
+                400, "Request_UnsupportedQuery", "Sorting not supported for current query."
+            )
+        return sorted(rows, key=lambda row: str(row.get(prop) or "").casefold(),
+                      reverse=direction == "desc")  # fmt: skip
 
     def _parse_filter(self, text: str, advanced: bool, kind: str) -> Callable[[Json], bool]:
         tests: list[Callable[[Json], bool]] = []
@@ -115,14 +186,25 @@ class OData(TenantState):
         context = f"{self.graph_url}/$metadata#{kind}" + (f"({select})" if select else "")
         return {"@odata.context": context + "/$entity", **self._project(row, select, kind)}
 
-    def _collection(self, kind: str, rows: list[Json], query: dict[str, str], path: str) -> Json:
+    def _collection(
+        self,
+        kind: str,
+        rows: list[Json],
+        query: dict[str, str],
+        path: str,
+        *,
+        eventual: bool = False,
+    ) -> Json:
+        """A page of ``rows``; ``@odata.count`` when ``$count=true`` and ``eventual`` (Graph
+        silently ignores ``$count`` without ``ConsistencyLevel: eventual``)."""
         select = query.get("$select") or None
         projected = [self._project(row, select, kind) for row in rows]
         context = f"{self.graph_url}/$metadata#{kind}" + (f"({select})" if select else "")
         size = max(1, min(int(query.get("$top") or 100), self.page_size))
-        kept = {k: v for k, v in query.items() if k in ("$select", "$top", "$filter", "$count")}
+        names = ("$select", "$top", "$filter", "$count", "$search", "$orderby")
+        kept = {k: v for k, v in query.items() if k in names}
         page = self._page(projected, size, context, path, kept)
-        if query.get("$count") == "true":
+        if query.get("$count") == "true" and eventual:
             page = {"@odata.context": context, "@odata.count": len(projected), **page}
         return page
 
