@@ -466,6 +466,7 @@ def seed_enrolled(
     from sqlalchemy import insert
     from sqlalchemy.exc import IntegrityError
 
+    from blink_sms.actors import COMMAND_LINE
     from blink_sms.crypto import SecretBox
     from blink_sms.db import Database
     from blink_sms.models import User, UserStatus
@@ -477,11 +478,11 @@ def seed_enrolled(
             client = create_client(
                 session,
                 SecretBox(secret_key),
+                COMMAND_LINE,
                 slug=CLIENT_SLUG,
                 name="Benchmark",
                 directory_kind="sandbox",
                 directory_settings=directory_settings,
-                actor="benchmark",
                 sender_number=GATEWAY,
                 support_contact="the benchmark desk",
             )

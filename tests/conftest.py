@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 from twilio.request_validator import RequestValidator
 
+from blink_sms.actors import COMMAND_LINE
 from blink_sms.app import create_app
 from blink_sms.context import Blink
 from blink_sms.db import upgrade
@@ -257,11 +258,11 @@ class World:
             client = create_client(
                 session,
                 self.services.secrets,
+                COMMAND_LINE,
                 slug=slug,
                 name=slug.title(),
                 directory_kind="sandbox",
                 directory_settings={"path": str(self.directory.path)},
-                actor="test",
                 sender_number="+15005550007",
             )
             session.commit()
@@ -275,11 +276,11 @@ def world(services: Blink, tmp_path: Path) -> World:
         client = create_client(
             session,
             services.secrets,
+            COMMAND_LINE,
             slug="contoso",
             name="Contoso",
             directory_kind="sandbox",
             directory_settings={"path": str(tmp_path / "directory.sqlite")},
-            actor="test",
             sender_number=GATEWAY,
             support_contact="Contoso IT, +1 555 0100",
         )

@@ -18,6 +18,7 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import select
 
+from blink_sms.actors import COMMAND_LINE
 from blink_sms.context import Blink
 from blink_sms.models import Client, RequestStatus, ResetRequest, User, UserStatus
 from blink_sms.services import reset_job
@@ -58,11 +59,11 @@ def client(services: Blink, samba_dc: SambaDC, staff_ou: str) -> Client:
         client = create_client(
             session,
             services.secrets,
+            COMMAND_LINE,
             slug=SLUG,
             name="Northwind",
             directory_kind="active_directory",
             directory_settings=samba_dc.settings(scopes=[staff_ou]),
-            actor="test",
             sender_number=GATEWAY,
             support_contact="Northwind IT",
         )

@@ -18,6 +18,7 @@ import pytest
 import responses
 from sqlalchemy import select
 
+from blink_sms.actors import COMMAND_LINE
 from blink_sms.context import Blink
 from blink_sms.messaging import texts
 from blink_sms.messaging.i18n import translate
@@ -63,11 +64,11 @@ def northwind(services: Blink, tenant: FakeEntra) -> Client:
         client = create_client(
             session,
             services.secrets,
+            COMMAND_LINE,
             slug="northwind",
             name="Northwind",
             directory_kind="entra_id",
             directory_settings=tenant.settings(),
-            actor="test",
             sender_number=GATEWAY,
             support_contact=SUPPORT,
         )

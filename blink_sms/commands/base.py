@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
+
+import click
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -21,3 +24,15 @@ def with_app(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
 
     return wrapper
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """A service's refusal (bad input, wrong state, unknown object) as one plain line."""
+    from ..actors import Forbidden
+    from ..services.errors import Conflict, Invalid, NotFound
+
+    try:
+        yield
+    except (Invalid, Conflict, NotFound, Forbidden) as err:
+        raise click.ClickException(str(err)) from None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy import select
 
+from ..actors import COMMAND_LINE
 from ..context import blink
-from ..messaging.pages import HEX_COLOR, Branding
+from ..messaging.pages import Branding
 from ..models import Client
-from ..services import audit
-from .base import with_app
+from ..services import scope
+from ..services.branding import set_branding
+from .base import refusals, with_app
 
 
 @click.group()
@@ -36,37 +37,21 @@ def set_(
     link_hours: int | None,
 ) -> None:
     """Change a client's branding; an empty value ("") goes back to the default."""
-    if color and not HEX_COLOR.match(color):
-        raise click.BadParameter("must look like #1f5fbf", param_hint="--color")
-    if logo_url and not logo_url.startswith("https://"):
-        raise click.BadParameter("must be an https:// address", param_hint="--logo-url")
     changes = {
-        column: value or None
+        column: value
         for column, value in (
             ("brand_name", name),
             ("brand_logo_url", logo_url),
             ("brand_color", color),
             ("email_message", email_text),
             ("support_email", support_email),
+            ("invitation_hours", link_hours),
         )
         if value is not None
     }
-    with blink().db.session() as session:
-        client = session.execute(select(Client).where(Client.slug == slug)).scalar_one_or_none()
-        if client is None:
-            raise click.ClickException(f"no such client: {slug}")
-        for column, value in changes.items():
-            setattr(client, column, value)
-        if link_hours is not None:
-            client.invitation_hours = link_hours
-        audit.record(
-            session,
-            "client.branding_changed",
-            actor="cli",
-            client_id=client.id,
-            fields=sorted([*changes, *(["invitation_hours"] if link_hours else [])]),
-        )
-        session.commit()
+    with blink().db.session() as session, refusals():
+        client = scope.client(session, COMMAND_LINE, slug)
+        set_branding(session, COMMAND_LINE, client, **changes)
         _show(client)
 
 
@@ -75,11 +60,8 @@ def set_(
 @with_app
 def show(slug: str) -> None:
     """Show a client's branding as users see it."""
-    with blink().db.session() as session:
-        client = session.execute(select(Client).where(Client.slug == slug)).scalar_one_or_none()
-        if client is None:
-            raise click.ClickException(f"no such client: {slug}")
-        _show(client)
+    with blink().db.session() as session, refusals():
+        _show(scope.client(session, COMMAND_LINE, slug))
 
 
 def _show(client: Client) -> None:

@@ -1,21 +1,26 @@
-"""``blink-sms clients``: add, list and check client organisations."""
+"""``blink-sms clients``: add, edit, test, disable and remove client organisations.
+
+Thin over :mod:`blink_sms.services.clients`, acting as the command line.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from directory_adapters import ADAPTERS
 
+from ..actors import COMMAND_LINE
 from ..context import blink
-from ..crypto import SecretBoxError
 from ..liveness import queue_health
 from ..models import Client
+from ..services import clients as clients_service
+from ..services import scope
 from ..services.clients import create_client
-from .base import with_app
+from .base import refusals, with_app
 
 
 def _settings_pairs(pairs: tuple[str, ...]) -> dict[str, object]:
@@ -68,25 +73,20 @@ def add(
     for secret in secrets_:
         settings[secret] = click.prompt(secret, hide_input=True)
     app = blink()
-    with app.db.session() as session:
-        if session.execute(select(Client.id).where(Client.slug == slug)).first():
-            raise click.ClickException(f"a client with slug {slug!r} exists already")
-        try:
-            client = create_client(
-                session,
-                app.secrets,
-                slug=slug,
-                name=name,
-                directory_kind=kind,
-                directory_settings=settings,
-                actor="cli",
-                default_region=region.upper(),
-                language=language,
-                sender_number=sender,
-                support_contact=support,
-            )
-        except ValueError as err:
-            raise click.ClickException(str(err)) from None
+    with app.db.session() as session, refusals():
+        client = create_client(
+            session,
+            app.secrets,
+            COMMAND_LINE,
+            slug=slug,
+            name=name,
+            directory_kind=kind,
+            directory_settings=settings,
+            default_region=region,
+            language=language,
+            sender_number=sender,
+            support_contact=support,
+        )
         session.commit()
     click.echo(
         f"added client {slug} ({kind}); its jobs go on queue {client.queue_name}"
@@ -99,7 +99,7 @@ def add(
 def list_() -> None:
     """List clients."""
     with blink().db.session() as session:
-        rows = session.execute(select(Client).order_by(Client.slug)).scalars().all()
+        rows = session.execute(scope.clients(COMMAND_LINE).order_by(Client.slug)).scalars().all()
     if not rows:
         click.echo("no clients yet: add one with 'blink-sms clients add'")
         return
@@ -131,17 +131,11 @@ def _all_slugs() -> list[str]:
 _MARKS = {"ok": "ok     ", "warning": "WARNING", "problem": "PROBLEM"}
 
 
-def _diagnosis(kind: str, settings: dict[str, Any]) -> list[Any]:
-    """The step-by-step findings of directories that offer them (AD, Entra ID)."""
-    if kind == "active_directory":
-        from directory_adapters.active_directory import diagnose as diagnose_ad
-
-        return list(diagnose_ad(settings))
-    if kind == "entra_id":
-        from directory_adapters.entra_id import diagnose as diagnose_entra
-
-        return list(diagnose_entra(settings))
-    return []
+def _client(session: Session, slug: str) -> Client:
+    try:
+        return scope.client(session, COMMAND_LINE, slug)
+    except scope.NotFound:
+        raise click.ClickException(f"no client with slug {slug!r}") from None
 
 
 @clients.command("test")
@@ -155,40 +149,123 @@ def test(slug: str) -> None:
     DN and scopes, the rights on a real user of each scope); Entra ID the token, its
     application permissions and roles, and whether the lockout watch can work.
     """
-    from directory_adapters import DirectoryError, create_adapter
-
     app = blink()
     with app.db.session() as session:
-        client = session.execute(select(Client).where(Client.slug == slug)).scalar_one_or_none()
-        if client is None:
-            raise click.ClickException(f"no client with slug {slug!r}")
-        kind = client.directory_kind
-        try:
-            settings = app.secrets.decrypt_json(client.directory_settings_encrypted)
-        except SecretBoxError as err:
-            # The operator's next step is about the key, not the directory: one line.
-            click.echo(f"{slug}: {err}")
-            raise SystemExit(1) from None
-    problems = 0
-    try:
-        adapter = create_adapter(kind, settings)
-        try:
-            adapter.check_connection()
-        finally:
-            close = getattr(adapter, "close", None)  # adapters that hold a connection
-            if callable(close):
-                close()
-    except DirectoryError as err:
-        problems += 1
-        click.echo(f"{_MARKS['problem']} {kind} connection: {err.message}")
-    else:
-        click.echo(f"{_MARKS['ok']} {kind} connection: the directory answers to these settings")
-    for finding in _diagnosis(kind, settings):
-        problems += finding.level == "problem"
-        missing = getattr(finding, "missing", None)
-        grant = f" (grant: {missing})" if missing else ""
+        report = clients_service.test_connection(app, COMMAND_LINE, _client(session, slug))
+    if report.findings and report.findings[0].topic == "settings":
+        # The operator's next step is about the key, not the directory: one line.
+        click.echo(f"{slug}: {report.findings[0].message}")
+        raise SystemExit(1)
+    for finding in report.findings:
+        grant = f" (grant: {finding.missing})" if finding.missing else ""
         click.echo(f"{_MARKS[finding.level]} {finding.topic}: {finding.message}{grant}")
-    if problems:
-        click.echo(f"{slug}: {problems} problem(s) to fix")
+    if report.problems:
+        click.echo(f"{slug}: {report.problems} problem(s) to fix")
         raise SystemExit(1)
     click.echo(f"{slug}: the directory connection works")
+
+
+@clients.command("edit")
+@click.argument("slug")
+@click.option("--name")
+@click.option("--region", help="Default phone region (ISO), e.g. NL.")
+@click.option("--language", help="Language of texts and pages: en, nl, es, de, fr.")
+@click.option("--sender", help="Gateway number in E.164 ('' for none).")
+@click.option("--support", help="Shown in apology texts.")
+@click.option("--resets-per-hour", type=int)
+@click.option("--resets-per-day", type=int)
+@click.option("--password-length", type=int)
+@with_app
+def edit(
+    slug: str,
+    name: str | None,
+    region: str | None,
+    language: str | None,
+    sender: str | None,
+    support: str | None,
+    resets_per_hour: int | None,
+    resets_per_day: int | None,
+    password_length: int | None,
+) -> None:
+    """Change a client's options; only the ones given change."""
+    options = {
+        key: value
+        for key, value in (
+            ("name", name),
+            ("default_region", region),
+            ("language", language),
+            ("sender_number", sender),
+            ("support_contact", support),
+            ("resets_per_hour", resets_per_hour),
+            ("resets_per_day", resets_per_day),
+            ("password_length", password_length),
+        )
+        if value is not None
+    }
+    if not options:
+        raise click.UsageError("give at least one option to change")
+    with blink().db.session() as session, refusals():
+        changed = clients_service.update_client(
+            session, COMMAND_LINE, _client(session, slug), **options
+        )
+    click.echo(f"{slug}: changed {', '.join(changed)}" if changed else f"{slug}: nothing changed")
+
+
+@clients.command("set-directory")
+@click.argument("slug")
+@click.option("--setting", "pairs", multiple=True, help="Directory setting KEY=VALUE (repeat).")
+@click.option(
+    "--secret",
+    "secrets_",
+    multiple=True,
+    help="A secret setting to prompt for (not echoed): rotate bind_password or client_secret.",
+)
+@click.option("--replace", is_flag=True, help="Replace all settings instead of changing some.")
+@with_app
+def set_directory(
+    slug: str, pairs: tuple[str, ...], secrets_: tuple[str, ...], replace: bool
+) -> None:
+    """Change directory settings or rotate a secret (secrets are never printed)."""
+    changes = _settings_pairs(pairs)
+    for secret in secrets_:
+        changes[secret] = click.prompt(secret, hide_input=True)
+    if not changes:
+        raise click.UsageError("give --setting KEY=VALUE or --secret NAME")
+    app = blink()
+    with app.db.session() as session, refusals():
+        client = _client(session, slug)
+        settings = {} if replace else clients_service.public_settings(app.secrets, client)
+        settings.update(changes)
+        changed = clients_service.set_directory_settings(
+            session, app.secrets, COMMAND_LINE, client, settings
+        )
+    click.echo(f"{slug}: changed {', '.join(changed)}" if changed else f"{slug}: nothing changed")
+
+
+@clients.command()
+@click.argument("slug")
+@click.option("--enable", is_flag=True, help="Enable the client again instead.")
+@with_app
+def disable(slug: str, enable: bool) -> None:
+    """Stop resets for a client: its users are told by SMS, nothing reaches its directory."""
+    with blink().db.session() as session, refusals():
+        changed = clients_service.set_disabled(
+            session, COMMAND_LINE, _client(session, slug), disabled=not enable
+        )
+    state = "enabled" if enable else "disabled"
+    click.echo(f"{slug}: {state}" if changed else f"{slug}: already {state}")
+
+
+@clients.command()
+@click.argument("slug")
+@click.option("--confirm", help="The slug again, to confirm without a prompt.")
+@with_app
+def remove(slug: str, confirm: str | None) -> None:
+    """Remove a client, its users and their phones from the gateway (the audit stays)."""
+    if confirm is None:
+        confirm = click.prompt(f"type {slug} to remove it with all its users")
+    with blink().db.session() as session, refusals():
+        clients_service.remove_client(
+            session, COMMAND_LINE, _client(session, slug), confirm=confirm
+        )
+    click.echo(f"{slug}: removed")

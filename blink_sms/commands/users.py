@@ -1,10 +1,13 @@
-"""``blink-sms users``: import from the directory, invite, Reset User, set-email, list."""
+"""``blink-sms users``: import, invite, Reset User, push a reset, unlock, disable, list.
+
+Thin over :mod:`blink_sms.services`: parse options, call a service as the command line
+actor, print. The rules (who may, what is audited) are in the services.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 
 import click
 from sqlalchemy import select
@@ -12,30 +15,30 @@ from sqlalchemy.orm import Session
 
 from directory_adapters import DirectoryError
 
+from ..actors import COMMAND_LINE as ACTOR
 from ..context import Blink, blink
 from ..crypto import SecretBoxError, mask_phone
-from ..models import Client, Invitation, User, UserStatus, utcnow
-from ..services import invitations
+from ..models import Client, RequestKind, User
+from ..services import invitations, scope
 from ..services import users as users_service
-from .base import with_app
-
-ACTOR = "cli"
+from ..services.user_details import describe_status
+from .base import refusals, with_app
 
 
 def _client(session: Session, slug: str) -> Client:
-    client = session.execute(select(Client).where(Client.slug == slug)).scalar_one_or_none()
-    if client is None:
-        raise click.ClickException(f"no such client: {slug}")
-    return client
+    try:
+        return scope.client(session, ACTOR, slug)
+    except scope.NotFound:
+        raise click.ClickException(f"no such client: {slug}") from None
 
 
 def _user(session: Session, client: Client, identifier: str) -> User:
-    user = users_service.find_user(session, client, identifier)
-    if user is None:
+    try:
+        return scope.find_user(session, ACTOR, client, identifier)
+    except scope.NotFound:
         raise click.ClickException(
             f"no single user {identifier!r} in {client.slug} (username, email or directory id)"
-        )
-    return user
+        ) from None
 
 
 @contextmanager
@@ -66,14 +69,15 @@ def import_(slug: str, group: str | None, ou: str | None, all_: bool) -> None:
     with app.db.session() as session:
         client = _client(session, slug)
         try:
-            entries = users_service.directory_users(app, client, group=group, ou=ou)
+            with refusals():
+                entries = users_service.directory_users(app, ACTOR, client, group=group, ou=ou)
         except DirectoryError as err:
             raise click.ClickException(f"directory: {err.message}") from None
         except SecretBoxError as err:
             raise click.ClickException(f"{slug}: {err}") from None
         with click.progressbar(length=len(entries), label=f"Importing {len(entries)} users") as bar:
             summary = users_service.import_users(
-                session, client, entries, actor=ACTOR, progress=lambda _: bar.update(1)
+                session, ACTOR, client, entries, progress=lambda _: bar.update(1)
             )
     click.echo(
         f"{summary.new} new, {summary.updated} updated, {summary.unchanged} unchanged; "
@@ -100,43 +104,17 @@ def invite(slug: str, identifier: str | None, all_pending: bool) -> None:
     app = blink()
     with _jobs_finish(app), app.db.session() as session:
         client = _client(session, slug)
-        if identifier:
-            targets = [_user(session, client, identifier)]
-        else:
-            latest = users_service.latest_invitations(session, client)
-            now = utcnow()
-            targets = [
-                user
-                for user in session.execute(
-                    select(User)
-                    .where(
-                        User.client_id == client.id,
-                        User.status.in_((UserStatus.PENDING, UserStatus.INVITED)),
-                    )
-                    .order_by(User.username)
-                ).scalars()
-                if _needs_invitation(latest.get(user.id), now)
-            ]
-        sent, problems = 0, []
-        for user in targets:
-            try:
-                invitations.invite(app, session, user, actor=ACTOR)
-                sent += 1
-            except invitations.InvitationRefused as err:
-                problems.append(str(err))
-        for problem in problems:
-            click.echo(f"not invited: {problem}", err=True)
-        click.echo(f"{sent} activation email(s) queued")
-        if identifier and problems:
-            raise click.ClickException(problems[0])
-
-
-def _needs_invitation(invitation: Invitation | None, now: datetime) -> bool:
-    if invitation is None or invitation.email_status == "failed":
-        return True
-    return invitation.used_at is None and (
-        invitation.revoked_at is not None or invitation.expires_at <= now
-    )
+        if not identifier:
+            with refusals():
+                sent, problems = invitations.invite_pending(app, session, ACTOR, client)
+            for problem in problems:
+                click.echo(f"not invited: {problem}", err=True)
+            click.echo(f"{sent} activation email(s) queued")
+            return
+        user = _user(session, client, identifier)
+        with refusals():
+            invitations.invite(app, session, ACTOR, user)
+        click.echo("1 activation email(s) queued")
 
 
 @users.command("reset-user")
@@ -148,10 +126,8 @@ def reset_user(slug: str, identifier: str) -> None:
     app = blink()
     with _jobs_finish(app), app.db.session() as session:
         user = _user(session, _client(session, slug), identifier)
-        try:
-            invitations.reset_user(app, session, user, actor=ACTOR)
-        except invitations.InvitationRefused as err:
-            raise click.ClickException(str(err)) from None
+        with refusals():
+            invitations.reset_user(app, session, ACTOR, user)
         click.echo(f"{user.username}: phone unbound, new activation email queued")
 
 
@@ -164,24 +140,69 @@ def set_email(slug: str, identifier: str, email: str) -> None:
     """Change the address a user's activation emails go to."""
     with blink().db.session() as session:
         user = _user(session, _client(session, slug), identifier)
-        try:
-            users_service.set_email(session, user, email, actor=ACTOR)
-        except ValueError as err:
-            raise click.ClickException(str(err)) from None
+        with refusals():
+            users_service.set_email(session, ACTOR, user, email)
         click.echo(f"{user.username}: email set; send a new activation with 'users invite'")
 
 
-def _status(user: User, invitation: Invitation | None) -> str:
-    status = user.status.value
-    if user.status is not UserStatus.INVITED or invitation is None:
-        return status
-    if invitation.email_status == "failed":
-        return f"invited, email failed: {invitation.email_error or 'unknown'}"
-    if invitation.used_at is None and invitation.expires_at <= utcnow():
-        return "invited, link expired"
-    if invitation.email_status != "sent":
-        return f"invited, email {invitation.email_status}"
-    return status
+@users.command("push-reset")
+@click.option("--client", "slug", required=True, help="Client slug.")
+@click.option("--user", "identifier", required=True, help="Username, email or directory id.")
+@with_app
+def push_reset(slug: str, identifier: str) -> None:
+    """Set a one-time password and text it to the user's registered phone."""
+    _request(slug, identifier, RequestKind.RESET)
+
+
+@users.command()
+@click.option("--client", "slug", required=True, help="Client slug.")
+@click.option("--user", "identifier", required=True, help="Username, email or directory id.")
+@with_app
+def unlock(slug: str, identifier: str) -> None:
+    """Unlock the account without changing its password (the user gets a text)."""
+    _request(slug, identifier, RequestKind.UNLOCK)
+
+
+def _request(slug: str, identifier: str, kind: RequestKind) -> None:
+    app = blink()
+    with _jobs_finish(app), app.db.session() as session:
+        user = _user(session, _client(session, slug), identifier)
+        with refusals():
+            request_id = users_service.request(app, session, ACTOR, user, kind=kind)
+        what = "reset" if kind is RequestKind.RESET else "unlock"
+        click.echo(f"{user.username}: {what} queued (request {request_id})")
+
+
+@users.command()
+@click.option("--client", "slug", required=True, help="Client slug.")
+@click.option("--user", "identifier", required=True, help="Username, email or directory id.")
+@click.option("--enable", is_flag=True, help="Enable the user again instead.")
+@with_app
+def disable(slug: str, identifier: str, enable: bool) -> None:
+    """Stop a user from resetting by text (the directory account is not touched)."""
+    with blink().db.session() as session:
+        user = _user(session, _client(session, slug), identifier)
+        with refusals():
+            changed = users_service.set_disabled(session, ACTOR, user, disabled=not enable)
+        state = "enabled" if enable else "disabled"
+        click.echo(f"{user.username}: {state}" if changed else f"{user.username}: already {state}")
+
+
+@users.command()
+@click.option("--client", "slug", required=True, help="Client slug.")
+@click.option("--user", "identifier", required=True, help="Username, email or directory id.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_app
+def remove(slug: str, identifier: str, yes: bool) -> None:
+    """Remove a user from the gateway (phone freed; the directory account is kept)."""
+    with blink().db.session() as session:
+        user = _user(session, _client(session, slug), identifier)
+        name = user.username
+        if not yes:
+            click.confirm(f"remove {name} from {slug}?", abort=True)
+        with refusals():
+            users_service.remove_user(session, ACTOR, user)
+        click.echo(f"{name}: removed from the gateway")
 
 
 @users.command("list")
@@ -203,6 +224,6 @@ def list_(slug: str) -> None:
     click.echo(f"{'USER':<24} {'STATUS':<40} {'PHONE':<16} EMAIL")
     for user in rows:
         click.echo(
-            f"{user.username:<24} {_status(user, latest.get(user.id)):<40} "
+            f"{user.username:<24} {describe_status(user, latest.get(user.id))!s:<40} "
             f"{mask_phone(user.phone) or '-':<16} {user.email or '-'}"
         )

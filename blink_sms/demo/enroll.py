@@ -21,7 +21,7 @@ from ..context import blink
 from ..messaging.email import ConsoleEmail, ConsoleEmailSender
 from ..models import Client, User, UserStatus
 from ..services import invitations
-from .seed import NEWCOMER
+from .seed import DEMO, NEWCOMER
 from .views import bp, demo_client
 
 LINK = re.compile(r"https?://\S+/enroll/[A-Za-z0-9_-]+")
@@ -57,10 +57,10 @@ def invite() -> BaseResponse:
         address, sent = user.email or "", len(_mails_to(user.email or ""))
         if user.status is UserStatus.ACTIVE:
             # "Reset User": her phone is unbound, so the demo can be walked again.
-            invitations.reset_user(services, db, user, actor="demo")
+            invitations.reset_user(services, db, DEMO, user)
             flash(f"{user.display_name}'s phone was unbound (Reset User).", "success")
         else:
-            invitations.invite(services, db, user, actor="demo")
+            invitations.invite(services, db, DEMO, user)
     end = time.monotonic() + EMAIL_WAIT
     while len(_mails_to(address)) == sent and time.monotonic() < end:
         time.sleep(0.02)

@@ -1,5 +1,7 @@
 """Demo data: one client on a sandbox directory, a few enrolled users with phones, and
-one newcomer who has no phone yet, to try the activation email and enrollment with."""
+one newcomer who has no phone yet, to try the activation email and enrollment with; a
+second client, so the console shows an MSP's many clients; and the demo MSP owner, who
+signs in to the console with one click on the demo's pages (no password, no factor)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,17 @@ from sqlalchemy import select
 from directory_adapters import UserNotFound
 from directory_adapters.sandbox import SandboxDirectory
 
+from ..actors import Actor, Role
 from ..context import blink
-from ..models import Client, User, UserStatus
+from ..models import Admin, Client, User, UserStatus
 from ..services.clients import create_client
 
+# The demo's own pages act as the MSP owner (audited as "demo").
+DEMO = Actor(kind="cli", label="demo", role=Role.MSP_OWNER)
+
 GATEWAY_NUMBER = "+15005550006"
+# The console's demo account: ``console`` signs it in with one click, only in the demo.
+DEMO_OWNER_EMAIL = "owner@demo.invalid"
 
 
 @dataclass(frozen=True)
@@ -36,34 +44,56 @@ PEOPLE = (
 # Imported from the directory, not enrolled yet: the demo sends her the activation email.
 NEWCOMER = DemoPerson("dana", "Dana Okafor", None, "en", "Harbor!Lamp58")
 
+# A second client of the demo MSP, so the console shows more than one.
+SECOND_CLIENT = "fabrikam"
+SECOND_PEOPLE = (
+    DemoPerson("omar", "Omar Haddad", "+15551230101", "en", "Desert!Rose11"),
+    DemoPerson("sanne", "Sanne Visser", None, "nl", "Tulp!Wind2020"),
+    DemoPerson("tom", "Tom Novak", None, "en", "River!Stone64"),
+)
+
 
 def seed(directory_path: str) -> Client:
-    """Create (or find) the demo client and its enrolled users. Idempotent."""
+    """Create (or find) the demo clients, their users and the demo owner. Idempotent."""
+    client = _seed_client(directory_path, "demo", "Contoso (demo)", (*PEOPLE, NEWCOMER))
+    second = directory_path.replace(".sqlite", "") + f"-{SECOND_CLIENT}.sqlite"
+    _seed_client(second, SECOND_CLIENT, "Fabrikam (demo)", SECOND_PEOPLE)
+    with blink().db.session() as session:
+        if session.execute(select(Admin.id).where(Admin.email == DEMO_OWNER_EMAIL)).first() is None:
+            session.add(Admin(email=DEMO_OWNER_EMAIL, name="Demo MSP owner", role=Role.MSP_OWNER))
+            session.commit()
+    return client
+
+
+def _seed_client(
+    directory_path: str, slug: str, name: str, people: tuple[DemoPerson, ...]
+) -> Client:
     app = blink()
     directory = SandboxDirectory(directory_path)
+    domain = "contoso.example" if slug == "demo" else f"{slug}.example"
     with app.db.session() as session:
-        client = session.execute(select(Client).where(Client.slug == "demo")).scalar_one_or_none()
+        client = session.execute(select(Client).where(Client.slug == slug)).scalar_one_or_none()
         if client is None:
             client = create_client(
                 session,
                 app.secrets,
-                slug="demo",
-                name="Contoso (demo)",
+                DEMO,
+                slug=slug,
+                name=name,
                 directory_kind="sandbox",
                 directory_settings={"path": directory_path},
-                actor="demo",
                 sender_number=GATEWAY_NUMBER,
                 support_contact="the Contoso service desk, +1 555 010 0000",
                 default_region="US",
             )
-        for person in (*PEOPLE, NEWCOMER):
+        for person in people:
             try:
                 entry = directory.find_user(person.username)
             except UserNotFound:
                 entry = directory.add_user(
                     person.username,
                     person.display_name,
-                    email=f"{person.username}@contoso.example",
+                    email=f"{person.username}@{domain}",
                     mobile=person.phone,
                     password=person.password,
                     groups=("Staff",),

@@ -187,6 +187,23 @@ class ConsoleEmailSender:
         return message_id
 
 
+def sender_for(
+    settings: Settings, smtp_url: str | None, mail_from: str | None
+) -> EmailSender | None:
+    """An SMTP sender for one client's own mail settings, each falling back to the deployment's.
+
+    ``smtp_url`` is the client's server (``None``: ``BLINK_SMTP_URL``) and ``mail_from`` its
+    sender address (``None``: ``BLINK_MAIL_FROM``). ``None`` when a server or a sender is
+    missing even so: email is off for that client, as :func:`build_email_sender` says for
+    the deployment. ``ValueError`` for a URL that is not ``smtp://`` or ``smtps://``.
+    """
+    url = smtp_url or settings.smtp_url
+    sender = mail_from or settings.mail_from
+    if not url or not sender:
+        return None
+    return SmtpSender(url, sender)
+
+
 def build_email_sender(settings: Settings) -> EmailSender | None:
     """The sender the settings ask for; ``None`` (email off) when SMTP is not configured.
 

@@ -62,3 +62,8 @@ VERIFICATION_CODE = N_(
 WELCOME = N_(
     "Your phone is set up. Save this number: text RESET to it whenever you need a new password."
 )
+# Translators: {support} is how to reach the help desk. Sent when the organisation has
+# turned password reset by text off: nothing was changed.
+CLIENT_DISABLED = N_(
+    "Password reset by text is turned off for your organisation. Please contact {support}."
+)

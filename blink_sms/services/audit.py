@@ -7,6 +7,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from ..actors import Actor
 from ..logging import SECRET_KEYS
 from ..models import AuditEvent, utcnow
 
@@ -17,13 +18,21 @@ def record(
     session: Session,
     action: str,
     *,
-    actor: str,
+    actor: Actor | str,
     client_id: int | None = None,
     user_id: int | None = None,
     request_id: int | None = None,
     **detail: Any,
 ) -> None:
-    """Write an audit event in the session's transaction (committed with the change)."""
+    """Write an audit event in the session's transaction (committed with the change).
+
+    ``actor`` is an :class:`Actor` (its label is recorded, and where it acted from) or,
+    for users and the system, a plain label such as ``"sms:user:7"``.
+    """
+    if isinstance(actor, Actor):
+        if actor.source and "source" not in detail:
+            detail["source"] = actor.source
+        actor = actor.label
     leaked = SECRET_KEYS.intersection(k.lower() for k in detail)
     if leaked:
         raise ValueError(f"audit detail may not carry secrets: {sorted(leaked)}")

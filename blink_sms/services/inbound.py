@@ -59,6 +59,8 @@ SENDER = (
         Client.resets_per_hour,
         Client.resets_per_day,
         Client.directory_kind,
+        Client.disabled_at,
+        Client.support_contact,
         *recent_request_columns(User.id),
     )
     .join(Client, Client.id == User.client_id)
@@ -93,6 +95,8 @@ class Sender:
     opted_out: bool
     directory_kind: str
     recent: Recent
+    client_disabled: bool = False
+    support_contact: str = ""
 
 
 def find_sender(session: Session, phone: str, now: datetime) -> Sender | None:
@@ -104,7 +108,8 @@ def find_sender(session: Session, phone: str, now: datetime) -> Sender | None:
     if row is None:
         return None
     (user_id, status, language, opted_out, client_id, slug, client_language,
-     per_hour, per_day, directory_kind, pending_since, last_hour, last_day) = row  # fmt: skip
+     per_hour, per_day, directory_kind, disabled_at, support, pending_since, last_hour,
+     last_day) = row  # fmt: skip
     return Sender(
         target=Target(user_id, client_id, client_queue(slug), per_hour, per_day),
         status=status,
@@ -112,6 +117,8 @@ def find_sender(session: Session, phone: str, now: datetime) -> Sender | None:
         opted_out=opted_out,
         directory_kind=directory_kind,
         recent=Recent(pending_since, last_hour, last_day),
+        client_disabled=disabled_at is not None,
+        support_contact=support,
     )
 
 
@@ -190,7 +197,11 @@ def _known_sender(
     if sender.opted_out:
         log.info("user opted out of SMS; text ignored until they send START")
         return Reply()
-    if action is Action.UNLOCK and sender.directory_kind in WITHOUT_UNLOCK:
+    if action in (Action.RESET, Action.UNLOCK) and sender.client_disabled:
+        # The MSP turned the client off: say so, and let nothing reach the directory.
+        log.info("client disabled; request refused")
+        text = translate(language, texts.CLIENT_DISABLED, support=sender.support_contact)
+    elif action is Action.UNLOCK and sender.directory_kind in WITHOUT_UNLOCK:
         text = translate(language, texts.UNLOCK_NOT_SUPPORTED)
     elif action in (Action.RESET, Action.UNLOCK):
         kind = RequestKind.RESET if action is Action.RESET else RequestKind.UNLOCK

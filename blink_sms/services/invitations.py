@@ -20,14 +20,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .. import queue
+from ..actors import Actor, Permission
 from ..context import Blink
 from ..crypto import mask_phone
 from ..messaging.email import EmailError, OutgoingEmail
 from ..messaging.pages import Branding, email_templates, gettext_for
-from ..models import Invitation, User, UserStatus, utcnow
+from ..models import Client, Invitation, User, UserStatus, utcnow
 from ..retries import RetryLater
 from . import audit
+from .errors import Conflict
+from .mail import email_sender_for
 from .resets import language_of
+from .scope import NotFound
 
 log = structlog.get_logger(__name__)
 
@@ -35,7 +39,7 @@ EMAIL_QUEUE = "email"
 TOKEN_BYTES = 32
 
 
-class InvitationRefused(Exception):
+class InvitationRefused(Conflict):
     """The user cannot be invited now; the message says why, for an administrator."""
 
 
@@ -78,9 +82,17 @@ def _revoke_open(session: Session, user: User, *, reason: str, actor: str, now: 
     session.flush()  # free the one-open-invitation index before a new row goes in
 
 
-def _check_can_invite(app: Blink, user: User) -> None:
-    if app.email is None:
-        raise InvitationRefused("email is off: set BLINK_SMTP_URL and BLINK_MAIL_FROM")
+def _check_can_invite(app: Blink, actor: Actor, user: User) -> None:
+    if not actor.sees(user.client_id):
+        raise NotFound("user")
+    actor.require(Permission.MANAGE_USERS)
+    if user.client.disabled_at is not None:
+        raise InvitationRefused(f"client {user.client.slug} is disabled")
+    if email_sender_for(app, user.client) is None:
+        raise InvitationRefused(
+            "email is off: set BLINK_SMTP_URL and BLINK_MAIL_FROM, or a mail server for "
+            f"client {user.client.slug}"
+        )
     if user.status is UserStatus.DISABLED:
         raise InvitationRefused(f"{user.username} is disabled")
     if not user.email:
@@ -92,20 +104,65 @@ def _check_can_invite(app: Blink, user: User) -> None:
         )
 
 
-def invite(app: Blink, session: Session, user: User, *, actor: str) -> Invitation:
+def invite(app: Blink, session: Session, actor: Actor, user: User) -> Invitation:
     """Send ``user`` a new activation email; open invitations are revoked. Commits.
 
     An active user keeps their phone: use :func:`reset_user` to start over.
     """
+    _check_can_invite(app, actor, user)
     if user.status is UserStatus.ACTIVE:
-        raise InvitationRefused(f"{user.username} is already active: use reset-user")
-    _check_can_invite(app, user)
-    return _create_and_send(app, session, user, actor=actor, reason="superseded")
+        raise InvitationRefused(f"{user.username} is already active: use Reset User")
+    return _create_and_send(app, session, user, actor=actor.label, reason="superseded")
 
 
-def reset_user(app: Blink, session: Session, user: User, *, actor: str) -> Invitation:
+def needs_invitation(invitation: Invitation | None, now: datetime) -> bool:
+    """Whether a not-yet-active user's last invitation is missing, failed, revoked or expired."""
+    if invitation is None or invitation.email_status == "failed":
+        return True
+    return invitation.used_at is None and (
+        invitation.revoked_at is not None or invitation.expires_at <= now
+    )
+
+
+def invite_pending(
+    app: Blink, session: Session, actor: Actor, client: Client
+) -> tuple[int, list[str]]:
+    """Invite everyone of ``client`` not yet active who has no working invitation.
+
+    Returns how many emails were queued and, for the others, why not (one line each).
+    """
+    from .users import latest_invitations
+
+    if not actor.sees(client.id):
+        raise NotFound("client")
+    actor.require(Permission.MANAGE_USERS)
+    latest = latest_invitations(session, client)
+    now = utcnow()
+    targets = [
+        user
+        for user in session.execute(
+            select(User)
+            .where(
+                User.client_id == client.id,
+                User.status.in_((UserStatus.PENDING, UserStatus.INVITED)),
+            )
+            .order_by(User.username)
+        ).scalars()
+        if needs_invitation(latest.get(user.id), now)
+    ]
+    sent, problems = 0, []
+    for user in targets:
+        try:
+            invite(app, session, actor, user)
+            sent += 1
+        except InvitationRefused as err:
+            problems.append(str(err))
+    return sent, problems
+
+
+def reset_user(app: Blink, session: Session, actor: Actor, user: User) -> Invitation:
     """ "Reset User": unbind the phone, revoke open invitations, send a new one. Commits."""
-    _check_can_invite(app, user)
+    _check_can_invite(app, actor, user)
     if user.phone is not None:
         audit.record(
             session,
@@ -116,7 +173,7 @@ def reset_user(app: Blink, session: Session, user: User, *, actor: str) -> Invit
             phone=mask_phone(user.phone),
         )
         user.phone = None
-    return _create_and_send(app, session, user, actor=actor, reason="reset_user")
+    return _create_and_send(app, session, user, actor=actor.label, reason="reset_user")
 
 
 def _create_and_send(
@@ -205,7 +262,8 @@ def deliver_activation(app: Blink, invitation_id: int, *, retries_left: int) -> 
             log.info("activation email already sent")
             return
         user = invitation.user
-        if app.email is None:
+        sender = email_sender_for(app, user.client)
+        if sender is None:
             _mark_failed(session, invitation, "email is off")
             return
         if not user.email:
@@ -219,7 +277,7 @@ def deliver_activation(app: Blink, invitation_id: int, *, retries_left: int) -> 
         message = render_activation(app, user, enrollment_url(app, token))
         del token
         try:
-            app.email.send(message)
+            sender.send(message)
         except EmailError as err:
             if not err.permanent and retries_left > 0:
                 log.warning("activation email will be retried", error=err.message)
@@ -249,7 +307,8 @@ def deliver_phone_bound_notice(app: Blink, invitation_id: int, *, retries_left: 
         if invitation is None or invitation.used_at is None or invitation.phone is None:
             return
         user = invitation.user
-        if not user.email or app.email is None:
+        sender = email_sender_for(app, user.client)
+        if not user.email or sender is None:
             log.info("no email for the phone-bound notice")
             return
         changed = (
@@ -264,7 +323,7 @@ def deliver_phone_bound_notice(app: Blink, invitation_id: int, *, retries_left: 
         )
         message = render_phone_bound(user, invitation, changed=changed)
         try:
-            app.email.send(message)
+            sender.send(message)
         except EmailError as err:
             if not err.permanent and retries_left > 0:
                 raise RetryLater("smtp") from None

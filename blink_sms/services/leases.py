@@ -57,6 +57,7 @@ CLAIMED = (
         Client.password_length,
         Client.must_change_at_next_logon,
         Client.unlock_on_reset,
+        Client.disabled_at,
     )
     .join(User, User.id == _r.user_id)
     .join(Client, Client.id == User.client_id)
@@ -94,6 +95,7 @@ class Work:
     password_length: int
     must_change_at_next_logon: bool
     unlock_on_reset: bool
+    client_disabled: bool
     lease: timedelta
 
 
@@ -135,7 +137,7 @@ def claim(app: Blink, request_id: int) -> Work | None:
     (attempt, kind, reply_from, user_id, directory_id, username, display_name, phone,
      opted_out, user_language, client_id, slug, client_language, directory_kind, encrypted,
      sender_number, messaging_service_sid, support_contact, password_length, must_change,
-     unlock) = row  # fmt: skip
+     unlock, client_disabled_at) = row  # fmt: skip
     structlog.contextvars.bind_contextvars(attempt=attempt)
     return Work(
         request_id=request_id,
@@ -159,6 +161,7 @@ def claim(app: Blink, request_id: int) -> Work | None:
         password_length=password_length,
         must_change_at_next_logon=must_change,
         unlock_on_reset=unlock,
+        client_disabled=client_disabled_at is not None,
         lease=lease,
     )
 

@@ -69,7 +69,7 @@ log = structlog.get_logger(__name__)
 
 # Messages that end a request: one of these left, nothing more is sent for it.
 DONE_PURPOSES = ("otp", "unlocked")
-FAILED_PURPOSES = ("apology", "unlock_not_supported")
+FAILED_PURPOSES = ("apology", "unlock_not_supported", "disabled")
 # How far before its record a lost message may be dated by Twilio (clock skew).
 CLOCK_SKEW = timedelta(seconds=60)
 
@@ -122,6 +122,13 @@ def _run(app: Blink, work: Work, policy: RetryPolicy) -> None:
             # Every attempt was used by workers that died: give up, politely.
             log.error("request abandoned too often; giving up", attempts=work.attempt - 1)
             _fail(app, work, "abandoned")
+            return
+        if work.client_disabled:
+            # Disabled after the request was accepted: nothing may reach the directory.
+            log.warning("client disabled; request not carried out", client=work.client_slug)
+            body = translate(work.language, texts.CLIENT_DISABLED, support=work.support_contact)
+            _send(app, work, body, purpose="disabled")
+            _finish(app, work, RequestStatus.FAILED, error_code="client_disabled")
             return
         if work.opted_out or work.phone is None:
             raise SmsError("the user has no reachable phone (not enrolled or opted out)",

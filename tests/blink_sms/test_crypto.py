@@ -7,6 +7,7 @@ import traceback
 import pytest
 from sqlalchemy import text
 
+from blink_sms.actors import COMMAND_LINE
 from blink_sms.context import Blink
 from blink_sms.crypto import SecretBox, SecretBoxError, mask_phone
 from blink_sms.services.clients import create_client
@@ -128,14 +129,16 @@ def test_a_clients_directory_settings_are_encrypted_at_rest(services: Blink) -> 
         client = create_client(
             session,
             services.secrets,
+            COMMAND_LINE,
             slug="northwind",
             name="Northwind",
             directory_kind="active_directory",
             directory_settings={
-                "path": "ldaps://dc1.northwind.example",
+                "hosts": ["dc1.northwind.example"],
+                "base_dn": "DC=northwind,DC=example",
+                "bind_user": "svc-blink@northwind.example",
                 "bind_password": "S3rvice!Secret",
             },
-            actor="test",
             sender_number="+15005550008",
         )
         session.commit()
@@ -150,7 +153,7 @@ def test_a_clients_directory_settings_are_encrypted_at_rest(services: Blink) -> 
     [encrypted] = [value for value in row if isinstance(value, str) and value.startswith("gAAAA")]
     settings = services.secrets.decrypt_json(encrypted)
     assert settings["bind_password"] == "S3rvice!Secret"
-    assert settings["path"] == "ldaps://dc1.northwind.example"
+    assert settings["hosts"] == ["dc1.northwind.example"]
 
 
 @pytest.mark.parametrize(

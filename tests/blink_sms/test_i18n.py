@@ -60,7 +60,7 @@ def rendered(language: str) -> dict[str, str]:
 
 
 def test_there_are_texts() -> None:
-    assert len(TEXTS) == 14
+    assert len(TEXTS) == 15
     assert {"OTP", "OTP_NO_CHANGE", "RATE_LIMITED", "APOLOGY", "HELP"} <= set(TEXTS)
 
 

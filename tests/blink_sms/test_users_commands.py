@@ -174,7 +174,7 @@ def test_reset_user_unbinds_the_phone_and_sends_a_new_link(
     listed = run("users", "list", "--client", "contoso").output
     assert "+316******78" in listed and "+31612345678" not in listed
     refused = run("users", "invite", "--client", "contoso", "--user", "eve")
-    assert refused.exit_code == 1 and "already active: use reset-user" in refused.output
+    assert refused.exit_code == 1 and "already active: use Reset User" in refused.output
     result = run("users", "reset-user", "--client", "contoso", "--user", "eve@contoso.example")
     assert result.exit_code == 0, result.output
     assert rows(database_url, "SELECT phone, status FROM users WHERE username = 'eve'") == [
@@ -187,7 +187,7 @@ def test_reset_user_unbinds_the_phone_and_sends_a_new_link(
 
 def test_branding_is_set_per_client_and_checked(run: Run, smtp: SmtpServer) -> None:
     bad = run("branding", "set", "--client", "contoso", "--color", "blue")
-    assert bad.exit_code == 2
+    assert bad.exit_code == 1 and "brand_color: must look like #1f5fbf" in bad.output
     result = run(
         "branding", "set", "--client", "contoso", "--name", "Northwind IT", "--color", "#0F766E",
         "--support-email", "help@northwind.example", "--link-hours", "48",
@@ -198,3 +198,59 @@ def test_branding_is_set_per_client_and_checked(run: Run, smtp: SmtpServer) -> N
     run("users", "invite", "--client", "contoso", "--user", "ann")
     [mail] = smtp.mailbox.to("ann@contoso.example")
     assert "Northwind IT" in mail.message["Subject"] and "2 days" in mail.text
+
+
+def test_clients_edit_disable_and_remove_from_the_command_line(run: Run, database_url: str) -> None:
+    edited = run("clients", "edit", "contoso", "--name", "Contoso Ltd", "--resets-per-hour", "5")
+    assert edited.exit_code == 0, edited.output
+    assert "changed name, resets_per_hour" in edited.output
+    bad = run("clients", "edit", "contoso", "--sender", "call me")
+    assert bad.exit_code == 1 and "sender_number: must be a phone number" in bad.output
+    assert run("clients", "disable", "contoso").output.endswith("contoso: disabled\n")
+    assert run("clients", "disable", "contoso").output.endswith("contoso: already disabled\n")
+    refused = run("users", "import", "--client", "contoso", "--all")
+    assert refused.exit_code == 1 and "disabled" in refused.output
+    assert run("clients", "disable", "contoso", "--enable").output.endswith("contoso: enabled\n")
+    run("users", "import", "--client", "contoso", "--all")
+    wrong = run("clients", "remove", "contoso", "--confirm", "contos")
+    assert wrong.exit_code == 1 and "type the client's slug" in wrong.output
+    assert rows(database_url, "SELECT count(*) FROM users") == [(3,)]
+    removed = run("clients", "remove", "contoso", "--confirm", "contoso")
+    assert removed.exit_code == 0, removed.output
+    assert rows(database_url, "SELECT count(*) FROM users") == [(0,)]
+    assert rows(database_url, "SELECT count(*) FROM clients") == [(0,)]
+    actions = [a for (a,) in rows(database_url, "SELECT action FROM audit_events ORDER BY id")]
+    assert actions[-1] == "client.removed" and "user.imported" in actions  # the trail stays
+
+
+def test_set_directory_rotates_a_secret_without_printing_it(
+    run: Run, database_url: str, directory: SandboxDirectory
+) -> None:
+    changed = run("clients", "set-directory", "contoso", "--setting", "latency_ms=5")
+    assert changed.exit_code == 0, changed.output
+    assert "changed latency_ms" in changed.output
+    nothing = run("clients", "set-directory", "contoso", "--setting", f"path={directory.path}")
+    assert "nothing changed" in nothing.output
+    bad = run("clients", "set-directory", "contoso", "--setting", "latency_ms=-1")
+    assert bad.exit_code == 1 and "directory_settings" in bad.output
+
+
+def test_users_disable_and_remove_from_the_command_line(run: Run, database_url: str) -> None:
+    run("users", "import", "--client", "contoso", "--all")
+    disabled = run("users", "disable", "--client", "contoso", "--user", "ann")
+    assert disabled.output.endswith("ann: disabled\n")
+    assert rows(database_url, "SELECT status FROM users WHERE username = 'ann'") == [("disabled",)]
+    refused = run("users", "invite", "--client", "contoso", "--user", "ann")
+    assert refused.exit_code == 1 and "ann is disabled" in refused.output
+    run("users", "disable", "--client", "contoso", "--user", "ann", "--enable")
+    assert rows(database_url, "SELECT status FROM users WHERE username = 'ann'") == [("pending",)]
+    removed = run("users", "remove", "--client", "contoso", "--user", "ann", "--yes")
+    assert removed.output.endswith("ann: removed from the gateway\n")
+    assert rows(database_url, "SELECT username FROM users ORDER BY username") == [
+        ("ben",),
+        ("eve",),
+    ]
+    pushed = run("users", "push-reset", "--client", "contoso", "--user", "ben")
+    assert pushed.exit_code == 1 and "ben has no registered phone" in pushed.output
+    unknown = run("users", "unlock", "--client", "contoso", "--user", "nobody")
+    assert unknown.exit_code == 1 and "no single user 'nobody'" in unknown.output

@@ -12,6 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from blink_sms.actors import COMMAND_LINE
 from blink_sms.context import Blink
 from blink_sms.models import Invitation, User, UserStatus
 from blink_sms.services import invitations
@@ -71,7 +72,7 @@ def invite(services: Blink, world: World, smtp: SmtpServer) -> Invite:
         with services.db.session() as session:
             user = session.get(User, persona.user.id)
             assert user is not None
-            invitations.invite(services, session, user, actor="test")
+            invitations.invite(services, session, COMMAND_LINE, user)
         wait_for_jobs(services)
         received = smtp.mailbox.to(persona.user.email or "")
         assert received, "no activation email reached the SMTP server"

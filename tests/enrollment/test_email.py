@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from blink_sms.actors import COMMAND_LINE
 from blink_sms.context import Blink
 from blink_sms.messaging.email import EmailError, OutgoingEmail, SmtpSender
 from blink_sms.models import User, UserStatus
@@ -65,7 +66,7 @@ def test_a_refused_address_is_a_permanent_failure_visible_on_the_invitation(
     with services.db.session() as session:
         user = session.get(User, persona.user.id)
         assert user is not None
-        invitations.invite(services, session, user, actor="test")
+        invitations.invite(services, session, COMMAND_LINE, user)
     wait_for_jobs(services)
     invitation = invitation_of(services, persona.user.id)
     assert invitation.email_status == "failed"
@@ -81,7 +82,7 @@ def test_an_unreachable_server_is_retried_then_reported(
     with services.db.session() as session:
         user = session.get(User, persona.user.id)
         assert user is not None
-        invitations.invite(services, session, user, actor="test")
+        invitations.invite(services, session, COMMAND_LINE, user)
     wait_for_jobs(services)
     invitation = invitation_of(services, persona.user.id)
     assert invitation.email_status == "failed"

@@ -9,6 +9,7 @@ from datetime import timedelta
 from flask.testing import FlaskClient
 from sqlalchemy import select, text, update
 
+from blink_sms.actors import COMMAND_LINE
 from blink_sms.context import Blink
 from blink_sms.models import (
     AuditEvent,
@@ -226,7 +227,7 @@ def test_reset_user_revokes_the_link_and_sends_a_new_one(
     with services.db.session() as session:
         user = session.get(User, first.persona.user.id)
         assert user is not None
-        invitations.reset_user(services, session, user, actor="test")
+        invitations.reset_user(services, session, COMMAND_LINE, user)
     wait_for_jobs(services)
     assert walker(first).get().status_code == 410
     second = smtp.mailbox.to(first.persona.user.email or "", subject=ACTIVATION)[-1].link
@@ -250,7 +251,7 @@ def test_reset_user_unbinds_and_the_next_binding_is_reported_as_a_change(
     with services.db.session() as session:
         user = session.get(User, invited.persona.user.id)
         assert user is not None
-        invitations.reset_user(services, session, user, actor="test")
+        invitations.reset_user(services, session, COMMAND_LINE, user)
         assert user.phone is None and user.status is UserStatus.INVITED
     wait_for_jobs(services)
     [first, link] = [mail.link for mail in smtp.mailbox.to(address, subject=ACTIVATION)]
