@@ -162,7 +162,8 @@ def demo(port: int, host: str, data_dir: str | None) -> None:
     start_in_thread(app.extensions["blink_sms"])
     click.echo(
         f"Blink SMS demo ready in {time.perf_counter() - started:.1f} s: "
-        f"open http://{host}:{port}/demo/phone  (data in {folder}; Ctrl+C to stop)"
+        f"open http://{host}:{port}/demo/phone, or the admin console at /admin/"
+        f"  (data in {folder}; Ctrl+C to stop)"
     )
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
@@ -247,11 +248,13 @@ def simulate(
 
 
 def _register() -> None:
+    from .commands.admins import admins
     from .commands.branding import branding
     from .commands.clients import clients
     from .commands.secrets import secrets as secrets_
     from .commands.users import users
 
+    cli.add_command(admins)
     cli.add_command(clients)
     cli.add_command(users)
     cli.add_command(branding)
