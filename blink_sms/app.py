@@ -88,11 +88,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(health.bp)
 
+    import console
     import enrollment
     import webhooks
 
     webhooks.init_app(app)
     enrollment.init_app(app)
+    console.init_app(app)
     if settings.sms_backend == "console" and not settings.production:
         from . import demo
 
