@@ -17,7 +17,8 @@ What one run does, in this process and a temporary folder (cleaned up afterwards
 3. Renders, R rounds each (default 30, after 3 warm-up renders): the first page, the
    100th page, a name search, a search by the last 4 digits of a phone and the
    "invited" filter. Prints the median and the 95th percentile server time of each, and
-   whether the target (median < 300 ms) is met. Exit status 1 if a page is not a 200.
+   whether the target (median < 300 ms) is met. Exit status 1 if a page is not a 200
+   listing users.
 """
 
 from __future__ import annotations
@@ -150,14 +151,15 @@ def main() -> int:
                 start = time.perf_counter()
                 response = http.get(path)
                 times.append((time.perf_counter() - start) * 1000)
-                failed |= response.status_code != 200
+                # A page that answers 200 but lists nobody would flatter the figures.
+                failed |= response.status_code != 200 or b"@bigco.example" not in response.data
             times.sort()
             median = statistics.median(times)
             p95 = times[int(len(times) * 0.95) - 1]
             verdict = "met" if median < TARGET_MS else "MISSED"
             print(f"  {name:<15} median {median:7.1f} ms   p95 {p95:7.1f} ms   target {verdict}")
         if failed:
-            print("a page did not answer 200")
+            print("a page did not answer 200 with users on it")
         return 1 if failed else 0
 
 
