@@ -249,12 +249,14 @@ def simulate(
 
 def _register() -> None:
     from .commands.admins import admins
+    from .commands.audit import audit
     from .commands.branding import branding
     from .commands.clients import clients
     from .commands.secrets import secrets as secrets_
     from .commands.users import users
 
     cli.add_command(admins)
+    cli.add_command(audit)
     cli.add_command(clients)
     cli.add_command(users)
     cli.add_command(branding)

@@ -254,3 +254,22 @@ def test_users_disable_and_remove_from_the_command_line(run: Run, database_url: 
     assert pushed.exit_code == 1 and "ben has no registered phone" in pushed.output
     unknown = run("users", "unlock", "--client", "contoso", "--user", "nobody")
     assert unknown.exit_code == 1 and "no single user 'nobody'" in unknown.output
+
+
+def test_audit_shows_the_trail_and_exports_csv(run: Run) -> None:
+    run("users", "import", "--client", "contoso", "--all")
+    run("users", "invite", "--client", "contoso", "--user", "ann")
+    shown = run("audit", "--client", "contoso", "--action", "invitation.*")
+    assert shown.exit_code == 0, shown.output
+    lines = [line for line in shown.output.splitlines() if "invitation." in line]
+    assert len(lines) == 2 and all(" ann " in line for line in lines)
+    assert "invitation.created" in lines[-1] and " cli " in lines[-1]  # newest first
+    assert "user.imported" not in shown.output
+    exported = run("audit", "--client", "contoso", "--csv")
+    rows_out = [line for line in exported.output.splitlines() if line.count(",") > 3]
+    assert rows_out[0].startswith("id,at_utc,client,")
+    assert sum("user.imported" in line for line in rows_out) == 3
+    bad = run("audit", "--since", "last week")
+    assert bad.exit_code == 1 and "since: a date like" in bad.output
+    unknown = run("audit", "--client", "nowhere")
+    assert unknown.exit_code == 1 and "no such client" in unknown.output
