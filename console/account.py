@@ -25,11 +25,13 @@ def _client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def _after_password(admin: Admin) -> Response:
+def _after_password(admin: Admin, said: str | None = None) -> Response:
     """The password was right: go on to the second factor, or set one up, or in."""
     enrolled = factors.has_second_factor(admin)
     needed = factors.needs_second_factor(admin)
     auth.start(admin, second_factor_done=not enrolled and not needed)
+    if said:  # after start(): it clears the session, pending flashes included
+        flash(said, "success")
     if enrolled:
         return redirect(url_for("console.second_factor", next=request.args.get("next")))
     if needed:
@@ -153,8 +155,7 @@ def setup(token: str) -> Any:
                     return render_template("console/setup_invalid.html", reason=err.reason), 404
                 else:
                     db.expunge(admin)
-                    flash("Your password is set.", "success")
-                    return _after_password(admin)
+                    return _after_password(admin, said="Your password is set.")
     return render_template("console/setup.html", email=email, error=error), (400 if error else 200)
 
 
