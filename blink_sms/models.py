@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Dialect,
     Enum,
@@ -156,6 +157,24 @@ class Client(Base):
     @property
     def queue_name(self) -> str:
         return client_queue(self.slug)
+
+
+class MspBranding(Base):
+    """The MSP's own branding: the default of every client that sets none of its own.
+
+    One row at most (id 1), written by :func:`blink_sms.services.branding.set_msp_branding`;
+    a None falls back to the ``BLINK_BRAND_*`` settings, then to the product's own.
+    """
+
+    __tablename__ = "msp_branding"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    brand_name: Mapped[str | None] = mapped_column(String(100))
+    brand_logo_url: Mapped[str | None] = mapped_column(String(500))
+    brand_color: Mapped[str | None] = mapped_column(String(7))  # "#rrggbb"
+    support_email: Mapped[str | None] = mapped_column(String(320))
+    email_message: Mapped[str | None] = mapped_column(Text)
 
 
 class User(Base):

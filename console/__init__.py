@@ -14,7 +14,16 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from flask_wtf.csrf import generate_csrf
 
-    from . import account, admins, audit, clients, dashboard, passkeys, users  # noqa: F401
+    from . import (  # noqa: F401
+        account,
+        admins,
+        audit,
+        clients,
+        dashboard,
+        msp_branding,
+        passkeys,
+        users,
+    )
 
     # Every console form carries {{ csrf_token() }}; blueprint.py checks it on every POST.
     app.jinja_env.globals["csrf_token"] = generate_csrf

@@ -112,11 +112,11 @@ def branding(slug: str) -> Any:
     return redirect(url_for("console.branding", slug=slug), 303)
 
 
-def _enrollment_html(client: Client, seen: previews.Preview) -> str:
-    """The enrollment page's first step, as the client's users will see it."""
+def enrollment_html(region: str, seen: previews.Preview) -> str:
+    """The enrollment page's first step as users will see it (also the MSP's preview)."""
     form = NumberForm(formdata=None)
     form.country.choices = countries(seen.language)
-    form.country.data = client.default_region
+    form.country.data = region
     return render_template(
         "enrollment/number.html",
         _=gettext_for(seen.language),
@@ -139,7 +139,9 @@ def branding_preview(slug: str) -> Response:
     with app.db.session() as db:
         client = scope.client(db, actor(), slug)
         try:
-            seen = previews.preview(actor(), client, app.settings, changes)
+            seen = previews.preview(
+                actor(), client, app.settings, changes, service.msp_branding(app, db)
+            )
         except Invalid as err:
             html = render_template(
                 "console/clients/preview_problem.html",
@@ -148,7 +150,7 @@ def branding_preview(slug: str) -> Response:
             )
         else:
             if page == "enrollment":
-                html = _enrollment_html(client, seen)
+                html = enrollment_html(client.default_region, seen)
             else:
                 html = previews.activation_email_html(seen, app.settings.public_url)
     response = make_response(html)

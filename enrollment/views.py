@@ -21,6 +21,7 @@ from blink_sms.messaging.i18n import DEFAULT_LANGUAGE, format_wait
 from blink_sms.messaging.pages import Branding, Gettext, gettext_for
 from blink_sms.models import Client, Invitation, User, UserStatus, utcnow
 from blink_sms.services import enrollment as service
+from blink_sms.services.branding import brand_of, msp_branding
 from blink_sms.services.resets import language_of
 
 from .forms import CodeForm, NumberForm, ResendForm, countries
@@ -51,19 +52,30 @@ def _headers(response: Response) -> Response:
     return response
 
 
+def _brand(db: Session, client: Client) -> Branding:
+    # The request's session: on SQLite a second one would wait for its write lock.
+    return brand_of(blink(), client, db)
+
+
 def _page(
     template: str,
+    db: Session,
     *,
     language: str = DEFAULT_LANGUAGE,
     client: Client | None = None,
     status: int = 200,
     **context: Any,
 ) -> tuple[str, int]:
+    if client is not None:
+        brand: Branding | None = _brand(db, client)
+    else:  # a page that names no client: the MSP's look, if it has one
+        app = blink()
+        brand = Branding.for_msp(app.settings, msp_branding(app, db))
     html = render_template(
         f"enrollment/{template}",
         _=gettext_for(language),
         lang=language,
-        brand=Branding.of(client) if client is not None else None,
+        brand=brand,
         **context,
     )
     return html, status
@@ -79,13 +91,14 @@ def _wait(delay: timedelta, language: str) -> str:
     return format_wait(seconds, language)
 
 
-def _bad_link(bad: service.BadLink) -> tuple[str, int]:
+def _bad_link(db: Session, bad: service.BadLink) -> tuple[str, int]:
     client = bad.invitation.user.client if bad.invitation is not None else None
     language = language_of(bad.invitation.user) if bad.invitation else DEFAULT_LANGUAGE
     status = 404 if bad.problem is service.LinkProblem.NOT_FOUND else 410
     log.info("enrollment link refused", problem=bad.problem.value)
     return _page(
         "problem.html",
+        db,
         language=language,
         client=client,
         status=status,
@@ -151,11 +164,11 @@ def number(token: str) -> Any:
     with app.db.session() as db:
         found = _open(db, token, for_update=request.method == "POST")
         if isinstance(found, service.BadLink):
-            return _bad_link(found)
+            return _bad_link(db, found)
         user, client = found.user, found.user.client
         language = language_of(user)
         _ = gettext_for(language)
-        brand = Branding.of(client)
+        brand = _brand(db, client)
         form = NumberForm()
         form.country.choices = countries(language)
         error, status = None, 200
@@ -179,6 +192,7 @@ def number(token: str) -> Any:
             form.number.data = _national(found.phone) if found.phone else ""
         return _page(
             "number.html",
+            db,
             language=language,
             client=client,
             status=status,
@@ -220,6 +234,7 @@ def _code_page(
         return redirect(url_for(".number", token=token), 303)
     return _page(
         "code.html",
+        db,
         language=language,
         client=found.user.client,
         status=status,
@@ -240,12 +255,12 @@ def code(token: str) -> Any:  # noqa: PLR0911 - one answer per outcome of the se
     with app.db.session() as db:
         found = _open(db, token, for_update=request.method == "POST")
         if isinstance(found, service.BadLink):
-            return _bad_link(found)
+            return _bad_link(db, found)
         if request.method == "GET":
             return _code_page(db, found, token=token)
         language = language_of(found.user)
         _ = gettext_for(language)
-        brand = Branding.of(found.user.client)
+        brand = _brand(db, found.user.client)
         form = CodeForm()
         if not form.validate_on_submit():
             return _code_page(
@@ -261,7 +276,7 @@ def code(token: str) -> Any:  # noqa: PLR0911 - one answer per outcome of the se
             return redirect(url_for(".done"), 303)
         problem = outcome.problem
         if problem is service.CodeProblem.LOCKED:
-            return _bad_link(service.BadLink(service.LinkProblem.LOCKED, found))
+            return _bad_link(db, service.BadLink(service.LinkProblem.LOCKED, found))
         if problem is service.CodeProblem.NO_CODE:
             return redirect(url_for(".number", token=token), 303)
         if problem is service.CodeProblem.TAKEN:
@@ -270,6 +285,7 @@ def code(token: str) -> Any:  # noqa: PLR0911 - one answer per outcome of the se
             form_number.country.data = found.user.client.default_region
             return _page(
                 "number.html",
+                db,
                 language=language,
                 client=found.user.client,
                 status=409,
@@ -298,7 +314,7 @@ def resend(token: str) -> Any:
     with app.db.session() as db:
         found = _open(db, token, for_update=True)
         if isinstance(found, service.BadLink):
-            return _bad_link(found)
+            return _bad_link(db, found)
         language = language_of(found.user)
         _ = gettext_for(language)
         if not ResendForm().validate_on_submit():
@@ -314,7 +330,7 @@ def resend(token: str) -> Any:
             return _code_page(db, found, token=token, notice=_("We sent you a new code."))
         if isinstance(outcome, service.Refused):
             return redirect(url_for(".number", token=token), 303)
-        error, status = _number_error(_, outcome, Branding.of(found.user.client), language)
+        error, status = _number_error(_, outcome, _brand(db, found.user.client), language)
         return _code_page(db, found, token=token, error=error, status=status)
 
 
@@ -334,11 +350,12 @@ def done() -> Any:
     with blink().db.session() as db:
         user = _enrolled(db)
         if user is None:
-            return _page("problem.html", status=404, locked=False)
+            return _page("problem.html", db, status=404, locked=False)
         client = user.client
         gateway = client.sender_number or ""
         return _page(
             "done.html",
+            db,
             language=language_of(user),
             client=client,
             gateway=service.display_number(gateway) if gateway else "",
@@ -352,10 +369,10 @@ def contact() -> Any:
     with blink().db.session() as db:
         user = _enrolled(db)
         if user is None or not user.client.sender_number:
-            return _page("problem.html", status=404, locked=False)
+            return _page("problem.html", db, status=404, locked=False)
         language = language_of(user)
         _ = gettext_for(language)
-        brand = Branding.of(user.client)
+        brand = _brand(db, user.client)
         name = _("{name} password reset", name=brand.name)
         note = _("Text RESET to this number for a new password.")
         card = "\r\n".join(

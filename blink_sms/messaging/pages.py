@@ -52,6 +52,34 @@ def gettext_for(language: str) -> Gettext:
 
 
 @dataclass(frozen=True)
+class MspBrand:
+    """The MSP's own branding, saved in the console: every part optional.
+
+    Plain values, loaded (and cached) by :func:`blink_sms.services.branding.msp_branding`,
+    so that this module never reads the database. The names are the columns' (the same
+    as a client's), so it reads like a client's branding.
+    """
+
+    brand_name: str | None = None
+    brand_logo_url: str | None = None
+    brand_color: str | None = None
+    support_email: str | None = None
+    email_message: str | None = None
+
+
+NO_MSP_BRAND = MspBrand()
+# The help desk, when a page names no client and the MSP gives no support email: the
+# words a client's ``support_contact`` has by default.
+GENERIC_SUPPORT = "your IT support desk"
+
+
+def _color(*candidates: str | None) -> str:
+    """The first valid ``#rrggbb`` of ``candidates``, lower case, else the product's own."""
+    color = next((c for c in candidates if c and HEX_COLOR.fullmatch(c)), DEFAULT_COLOR)
+    return color.lower()
+
+
+@dataclass(frozen=True)
 class Branding:
     """How a client's emails and pages look; every part may be set per client."""
 
@@ -63,23 +91,48 @@ class Branding:
     support_contact: str
 
     @classmethod
-    def of(cls, client: Client, defaults: Settings | None = None) -> Branding:
-        """The client's branding, falling back to the MSP's (``BLINK_BRAND_*``)."""
+    def of(
+        cls, client: Client, defaults: Settings | None = None, msp: MspBrand | None = None
+    ) -> Branding:
+        """The client's branding; each part it leaves empty comes from the MSP.
+
+        In order: the client's own value, the MSP's branding saved in the console
+        (``msp``: pass it, this module reads no database), the ``BLINK_BRAND_*``
+        settings (``defaults``), the product's own. The name is the client's own
+        display name or its name: users know their organisation, not their MSP.
+        """
         if defaults is None:
             from ..context import blink
 
             defaults = blink().settings
-        color = next(
-            (c for c in (client.brand_color, defaults.brand_color) if c and HEX_COLOR.fullmatch(c)),
-            DEFAULT_COLOR,
-        )
+        msp = msp or NO_MSP_BRAND
         return cls(
             name=client.brand_name or client.name,
-            color=color.lower(),
-            logo_url=client.brand_logo_url or defaults.brand_logo_url,
-            message=client.email_message or defaults.brand_message,
-            support_email=client.support_email or defaults.brand_support_email,
+            color=_color(client.brand_color, msp.brand_color, defaults.brand_color),
+            logo_url=client.brand_logo_url or msp.brand_logo_url or defaults.brand_logo_url,
+            message=client.email_message or msp.email_message or defaults.brand_message,
+            support_email=(
+                client.support_email or msp.support_email or defaults.brand_support_email
+            ),
             support_contact=client.support_contact,
+        )
+
+    @classmethod
+    def for_msp(cls, defaults: Settings, msp: MspBrand) -> Branding | None:
+        """The MSP's branding for a page that belongs to no client (an unknown link).
+
+        None (the product's neutral look) unless the MSP saved a name: the logo and
+        colour alone would stand for nobody.
+        """
+        if not msp.brand_name:
+            return None
+        return cls(
+            name=msp.brand_name,
+            color=_color(msp.brand_color, defaults.brand_color),
+            logo_url=msp.brand_logo_url or defaults.brand_logo_url,
+            message=msp.email_message or defaults.brand_message,
+            support_email=msp.support_email or defaults.brand_support_email,
+            support_contact=GENERIC_SUPPORT,
         )
 
     @property

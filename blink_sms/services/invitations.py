@@ -17,17 +17,18 @@ from datetime import datetime, timedelta
 import structlog
 from babel.dates import format_timedelta
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from .. import queue
 from ..actors import Actor, Permission
 from ..context import Blink
 from ..crypto import mask_phone
 from ..messaging.email import EmailError, OutgoingEmail
-from ..messaging.pages import Branding, email_templates, gettext_for
+from ..messaging.pages import email_templates, gettext_for
 from ..models import Client, Invitation, User, UserStatus, utcnow
 from ..retries import RetryLater
 from . import audit
+from .branding import brand_of
 from .errors import Conflict
 from .mail import email_sender_for
 from .resets import language_of
@@ -321,7 +322,7 @@ def deliver_phone_bound_notice(app: Blink, invitation_id: int, *, retries_left: 
             ).first()
             is not None
         )
-        message = render_phone_bound(user, invitation, changed=changed)
+        message = render_phone_bound(app, user, invitation, changed=changed)
         try:
             sender.send(message)
         except EmailError as err:
@@ -353,7 +354,9 @@ def _render(name: str, language: str, **context: object) -> tuple[str, str]:
 
 def render_activation(app: Blink, user: User, link: str) -> OutgoingEmail:
     language = language_of(user)
-    brand = Branding.of(user.client)
+    # No session: the job's is idle (committed) here, and a read in it would keep an
+    # SQLite write lock through the SMTP conversation.
+    brand = brand_of(app, user.client)
     _ = gettext_for(language)
     valid_for = format_timedelta(
         timedelta(hours=user.client.invitation_hours), format="long", locale=language
@@ -377,9 +380,12 @@ def render_activation(app: Blink, user: User, link: str) -> OutgoingEmail:
     )
 
 
-def render_phone_bound(user: User, invitation: Invitation, *, changed: bool) -> OutgoingEmail:
+def render_phone_bound(
+    app: Blink, user: User, invitation: Invitation, *, changed: bool
+) -> OutgoingEmail:
     language = language_of(user)
-    brand = Branding.of(user.client)
+    # The job's session is inside a transaction: the MSP's branding is read in it.
+    brand = brand_of(app, user.client, object_session(user))
     _ = gettext_for(language)
     subject = (
         _("The phone for your password resets was changed")

@@ -22,9 +22,9 @@ from ..actors import Actor, Permission
 from ..context import Blink
 from ..crypto import SecretBox, SecretBoxError
 from ..messaging.email import EmailError, EmailSender, OutgoingEmail, sender_for
-from ..messaging.pages import Branding
 from ..models import Client
 from . import audit
+from .branding import brand_of
 from .errors import Conflict, Invalid
 from .scope import NotFound
 from .users import EMAIL
@@ -296,7 +296,7 @@ def send_test_email(
             "email is off for this client: give it a mail server here, or set BLINK_SMTP_URL "
             "and BLINK_MAIL_FROM for the deployment"
         )
-    brand = Branding.of(client, app.settings)
+    brand = brand_of(app, client, session)
     message = OutgoingEmail(
         to=to,
         subject=f"Test email for {brand.name} from Blink SMS",
