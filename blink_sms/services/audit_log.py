@@ -54,6 +54,8 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "user.enabled": "user enabled",
         "user.removed": "user removed",
         "user.phone_unbound": "user's phone unbound (Reset User)",
+        "users.import_run": "users imported (a group, an OU or everyone)",
+        "password.set_by_admin": "password set by an admin (shown once)",
     },
     "Activation": {
         "invitation.created": "activation email queued",
@@ -79,6 +81,11 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "client.enabled": "client enabled",
         "client.removed": "client removed",
         "client.secrets_reencrypted": "client secrets re-encrypted",
+        "client.mail_changed": "client mail server changed",
+        "client.mail_tested": "client test email sent",
+    },
+    "MSP": {
+        "msp.branding_changed": "MSP branding changed",
     },
     "Admins": {
         "admin.created": "admin account created",
@@ -93,6 +100,13 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "admin.disabled": "admin disabled",
         "admin.enabled": "admin enabled",
         "admin.removed": "admin removed",
+        "admin.totp_enrolled": "admin set up an authenticator app",
+        "admin.second_factor_verified": "admin passed the second factor",
+        "admin.second_factor_failed": "admin failed the second factor",
+        "admin.recovery_codes_generated": "admin recovery codes made",
+        "admin.passkey_registered": "admin passkey added",
+        "admin.passkey_removed": "admin passkey removed",
+        "admin.second_factors_reset": "admin second factors reset",
     },
 }
 ACTIONS: dict[str, str] = {
