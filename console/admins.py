@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 from werkzeug.wrappers.response import Response
 
 from blink_sms.actors import Permission, Role
@@ -64,7 +63,7 @@ def admins() -> Any:
                 errors["email"] = str(err)
         accounts = service.list_admins(db, actor())
         clients = db.execute(scope.clients(actor()).order_by(Client.name)).scalars().all()
-        names = dict(db.execute(select(Client.id, Client.name)).tuples().all())
+        names = {client.id: client.name for client in clients}
         return render_template(
             "console/admins.html",
             accounts=accounts,
