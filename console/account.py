@@ -69,6 +69,9 @@ def second_factor() -> Any:
     admin: Admin = g.admin
     if (auth.state() or {}).get("2fa"):
         return redirect(url_for("console.home"))
+    if not factors.has_second_factor(admin):
+        # Nothing to check yet (an MSP role that must set one up): the set-up page.
+        return redirect(url_for("console.two_factor"))
     error = None
     app = blink()
     if request.method == "POST":

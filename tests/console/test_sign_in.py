@@ -53,6 +53,7 @@ def enrol(http: FlaskClient, services: Blink, email: str = "owner@msp.example") 
     assert done.status_code == 302 and done.location.endswith("/admin/account/two-factor")
     # An MSP owner cannot go anywhere before a second factor is set up.
     assert http.get("/admin/").location.endswith("/admin/sign-in/verify")
+    assert http.get("/admin/sign-in/verify").location.endswith("/admin/account/two-factor")
     page = http.get("/admin/account/two-factor")
     assert b"<svg" in page.data  # the QR code, rendered on the server
     secret = re.search(rb'class="secret">([A-Z2-7]+)<', page.data)
