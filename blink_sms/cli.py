@@ -249,6 +249,7 @@ def simulate(
 
 def _register() -> None:
     from .commands.admins import admins
+    from .commands.api_keys import api_keys_group
     from .commands.audit import audit
     from .commands.branding import branding
     from .commands.clients import clients
@@ -256,6 +257,7 @@ def _register() -> None:
     from .commands.users import users
 
     cli.add_command(admins)
+    cli.add_command(api_keys_group)
     cli.add_command(audit)
     cli.add_command(clients)
     cli.add_command(users)
