@@ -14,9 +14,10 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from flask_wtf.csrf import generate_csrf
 
-    from . import (  # noqa: F401
+    from . import (  # noqa: F401 -- each adds its routes to the blueprint
         account,
         admins,
+        api_keys,
         audit,
         clients,
         dashboard,

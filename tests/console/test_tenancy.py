@@ -24,7 +24,7 @@ from ..conftest import Persona, World
 from .conftest import Console, make_admin
 
 # What each URL parameter names, and so which of Fabrikam's objects to put in it.
-OBJECT_PARAMETERS = {"slug", "user_id", "admin_id"}
+OBJECT_PARAMETERS = {"slug", "user_id", "admin_id", "key_id"}
 # Parameters that name no tenant's object (a link token): any value.
 OTHER_PARAMETERS = {"token", "filename"}
 
@@ -61,6 +61,7 @@ def _values(rule: Rule, client: Client, user: Persona, admin_id: int) -> dict[st
             "slug": client.slug,
             "user_id": user.user.id,
             "admin_id": admin_id,
+            "key_id": 1,  # keys are the MSP owners' only: any id is another's
         }.get(name, "x" * 43)
     return values
 
