@@ -31,9 +31,7 @@ def client(slug: str) -> Any:
     app = blink()
     with app.db.session() as db:
         found = scope.client(db, actor(), slug)
-        health = next(
-            row for row in overview.client_health(app, db, actor()) if row.client.id == found.id
-        )
+        [health] = overview.client_health(app, db, actor(), only=found)
         return render_template(
             "console/client.html",
             client=found,

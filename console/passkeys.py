@@ -8,13 +8,14 @@ first); signing in with a passkey passes it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from flask import g, jsonify, request, session
 from sqlalchemy.orm import Session
 from werkzeug.wrappers.response import Response
 
-from blink_sms.context import blink
+from blink_sms.context import Blink, blink
 from blink_sms.models import Admin
 from blink_sms.services import second_factor as factors
 from blink_sms.services.admins import SignInRefused
@@ -41,17 +42,22 @@ def _fresh(db: Session) -> Admin:
     return admin
 
 
-@bp.route("/account/passkeys/options", methods=["POST"])
-@own_account
-def passkey_register_options() -> Any:
+def _begin(make: Callable[[Blink, Session, Admin], tuple[str, str]], key: str) -> Any:
+    """Options for the browser; the challenge waits in the signed session, for one use."""
     app = blink()
     with app.db.session() as db:
         try:
-            options, challenge = factors.passkey_registration_options(app, db, _fresh(db))
+            options, challenge = make(app, db, _fresh(db))
         except Conflict as err:
             return _refused(str(err), 409)
-    session[REGISTER] = challenge
+    session[key] = challenge
     return _options(options)
+
+
+@bp.route("/account/passkeys/options", methods=["POST"])
+@own_account
+def passkey_register_options() -> Any:
+    return _begin(factors.passkey_registration_options, REGISTER)
 
 
 @bp.route("/account/passkeys", methods=["POST"])
@@ -80,14 +86,7 @@ def passkey_register() -> Any:
 @bp.route("/sign-in/passkey/options", methods=["POST"])
 @self_service
 def passkey_sign_in_options() -> Any:
-    app = blink()
-    with app.db.session() as db:
-        try:
-            options, challenge = factors.passkey_authentication_options(app, db, _fresh(db))
-        except Conflict as err:
-            return _refused(str(err), 409)
-    session[SIGN_IN] = challenge
-    return _options(options)
+    return _begin(factors.passkey_authentication_options, SIGN_IN)
 
 
 @bp.route("/sign-in/passkey", methods=["POST"])

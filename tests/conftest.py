@@ -30,6 +30,7 @@ from blink_sms.services.clients import create_client
 from blink_sms.settings import Settings
 from directory_adapters.sandbox import SandboxDirectory
 
+from .enrollment.smtp import SmtpServer
 from .support.fake_twilio import FakeTwilio
 from .support.sandbox_probe import SandboxProbe
 from .support.services import PostgresServer, RedisServer
@@ -94,6 +95,22 @@ def database_url(database_template: Any, tmp_path: Path) -> str:
     with engine.connect() as connection:
         connection.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE blink_template")
     return str(server.url(name))
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on loopback, shared by the whole run."""
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server: SmtpServer) -> SmtpServer:
+    """The shared SMTP server with an empty mailbox, accepting every recipient."""
+    smtp_server.mailbox.messages.clear()
+    smtp_server.mailbox.refuse.clear()
+    return smtp_server
 
 
 # --- the app -------------------------------------------------------------------------------

@@ -14,6 +14,11 @@ from ..models import AuditEvent, utcnow
 INSERT = insert(cast(Table, AuditEvent.__table__))
 
 
+def label(actor: Actor | str) -> str:
+    """What a row's ``actor`` column holds for ``actor``."""
+    return actor.label if isinstance(actor, Actor) else actor
+
+
 def record(
     session: Session,
     action: str,

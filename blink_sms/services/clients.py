@@ -326,7 +326,7 @@ def test_connection(app: Blink, actor: Actor, client: Client) -> ConnectionRepor
     """Check the client's directory and say, step by step, what is wrong in plain words.
 
     Every kind gets its adapter's connection check; Active Directory and Entra ID also
-    their step-by-step diagnosis. Audited, since it uses the service account.
+    their step-by-step diagnosis. Nothing changes, so nothing is audited.
     """
     _visible(actor, client)
     actor.require(Permission.ONBOARD)

@@ -59,7 +59,7 @@ def enrollment_url(app: Blink, token: str) -> str:
     return f"{app.settings.public_url}/enroll/{token}"
 
 
-def _revoke_open(session: Session, user: User, *, reason: str, actor: str, now: datetime) -> None:
+def _revoke_open(session: Session, user: User, *, reason: str, actor: Actor, now: datetime) -> None:
     rows = session.execute(
         select(Invitation)
         .where(
@@ -113,7 +113,7 @@ def invite(app: Blink, session: Session, actor: Actor, user: User) -> Invitation
     _check_can_invite(app, actor, user)
     if user.status is UserStatus.ACTIVE:
         raise InvitationRefused(f"{user.username} is already active: use Reset User")
-    return _create_and_send(app, session, user, actor=actor.label, reason="superseded")
+    return _create_and_send(app, session, user, actor=actor, reason="superseded")
 
 
 def needs_invitation(invitation: Invitation | None, now: datetime) -> bool:
@@ -174,17 +174,17 @@ def reset_user(app: Blink, session: Session, actor: Actor, user: User) -> Invita
             phone=mask_phone(user.phone),
         )
         user.phone = None
-    return _create_and_send(app, session, user, actor=actor.label, reason="reset_user")
+    return _create_and_send(app, session, user, actor=actor, reason="reset_user")
 
 
 def _create_and_send(
-    app: Blink, session: Session, user: User, *, actor: str, reason: str
+    app: Blink, session: Session, user: User, *, actor: Actor, reason: str
 ) -> Invitation:
     now = utcnow()
     _revoke_open(session, user, reason=reason, actor=actor, now=now)
     invitation = Invitation(
         user_id=user.id,
-        actor=actor,
+        actor=actor.label,
         created_at=now,
         expires_at=now + timedelta(hours=user.client.invitation_hours),
         email_status="queued",

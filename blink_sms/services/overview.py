@@ -44,12 +44,20 @@ def _start_of_day(now: datetime) -> datetime:
 
 
 def client_health(
-    app: Blink, session: Session, actor: Actor, *, now: datetime | None = None
+    app: Blink,
+    session: Session,
+    actor: Actor,
+    *,
+    only: Client | None = None,
+    now: datetime | None = None,
 ) -> list[ClientHealth]:
-    """Every client the actor may see, by name, with its health."""
+    """Every client the actor may see (or ``only`` that one), by name, with its health."""
     actor.require(Permission.VIEW)
     now = now or utcnow()
-    clients = session.execute(scope.clients(actor).order_by(Client.name)).scalars().all()
+    query = scope.clients(actor).order_by(Client.name)
+    if only is not None:
+        query = query.where(Client.id == only.id)
+    clients = session.execute(query).scalars().all()
     health = {client.id: ClientHealth(client) for client in clients}
     if not health:
         return []

@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
+from ..actors import Actor
 from ..context import Blink
 from ..db import insert_ignoring_conflicts
 from ..messaging.i18n import normalize_language
@@ -196,7 +197,7 @@ def request_reset(
     *,
     kind: RequestKind,
     origin: RequestOrigin,
-    actor: str,
+    actor: Actor | str,
     inbound_sid: str | None = None,
     reply_from: str | None = None,
     recent: Recent | None = None,
@@ -242,7 +243,7 @@ def request_reset(
                 "kind": kind,
                 "origin": origin,
                 "status": RequestStatus.QUEUED,
-                "actor": actor,
+                "actor": audit.label(actor),
                 "inbound_sid": inbound_sid,
                 "reply_from": reply_from,
                 "attempts": 0,

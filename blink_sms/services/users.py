@@ -245,7 +245,7 @@ def request(app: Blink, session: Session, actor: Actor, user: User, *, kind: Req
     if user.sms_opted_out:
         raise Conflict(f"{user.username} opted out of texts (they can send START to opt in)")
     outcome = request_reset(
-        app, session, Target.of(user), kind=kind, origin=RequestOrigin.ADMIN, actor=actor.label
+        app, session, Target.of(user), kind=kind, origin=RequestOrigin.ADMIN, actor=actor
     )
     if not isinstance(outcome, Accepted):
         raise Conflict(f"a reset or unlock for {user.username} is already on its way")

@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import pyotp
@@ -278,13 +278,6 @@ def test_a_new_setup_link_replaces_the_open_one(services: Blink, make_admin: Mak
 
 
 # --- invitations by email ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    yield server
-    server.stop()
 
 
 def test_invite_admin_emails_a_working_setup_link(services: Blink, smtp: SmtpServer) -> None:

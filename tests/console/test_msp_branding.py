@@ -11,7 +11,7 @@ import html
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,20 +41,6 @@ MSP = {
     "support_email": "desk@northwind.example",
     "email_message": "Northwind IT & your company set this up together.",
 }
-
-
-@pytest.fixture(scope="module")
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp(smtp_server: SmtpServer) -> SmtpServer:
-    smtp_server.mailbox.messages.clear()
-    smtp_server.mailbox.refuse.clear()
-    return smtp_server
 
 
 @pytest.fixture

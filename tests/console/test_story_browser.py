@@ -85,13 +85,6 @@ def samba_dc() -> Iterator[SambaDC]:
     stop_shared_dc()
 
 
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def port() -> int:
     return free_port()

@@ -6,7 +6,7 @@ import html
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -37,20 +37,6 @@ from .conftest import Console
 
 MAIL_FROM = "reset@msp.example"
 FLASH = re.compile(r'<p class="flash ([a-z]*)" role="status">(.*?)</p>', re.S)
-
-
-@pytest.fixture(scope="module")
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp(smtp_server: SmtpServer) -> SmtpServer:
-    smtp_server.mailbox.messages.clear()
-    smtp_server.mailbox.refuse.clear()
-    return smtp_server
 
 
 @pytest.fixture

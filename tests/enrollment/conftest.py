@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,20 +24,6 @@ from .smtp import Received, SmtpServer
 MAIL_FROM = "reset@msp.example"
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 CODE = re.compile(r"\b(\d{6})\b")
-
-
-@pytest.fixture(scope="session")
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp(smtp_server: SmtpServer) -> SmtpServer:
-    smtp_server.mailbox.messages.clear()
-    smtp_server.mailbox.refuse.clear()
-    return smtp_server
 
 
 @pytest.fixture
