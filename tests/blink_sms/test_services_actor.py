@@ -136,3 +136,22 @@ def test_a_push_reset_needs_a_bound_phone_and_an_enabled_client(
         clients.set_disabled(session, COMMAND_LINE, client, disabled=True)
         with pytest.raises(Conflict, match="disabled"):
             users.request(services, session, COMMAND_LINE, user, kind=RequestKind.UNLOCK)
+
+
+def test_a_pushed_reset_is_audited_with_the_admin_and_their_address(
+    world: World, services: Blink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from blink_sms.queue import InProcessQueue
+
+    monkeypatch.setattr(InProcessQueue, "enqueue", lambda self, *a, **kw: None)
+    alice = world.person("alice", "+15551239003")
+    actor = admin_actor(9, "tech@msp.example", Role.MSP_TECHNICIAN, None, "198.51.100.9")
+    with services.db.session() as session:
+        user = session.get(User, alice.user.id)
+        assert user is not None
+        users.request(services, session, actor, user, kind=RequestKind.RESET)
+        event = session.execute(
+            select(AuditEvent).where(AuditEvent.action == "reset.requested")
+        ).scalar_one()
+    assert event.actor == "admin:9:tech@msp.example"
+    assert event.detail["source"] == "198.51.100.9" and event.detail["origin"] == "admin"
