@@ -253,6 +253,7 @@ def _register() -> None:
     from .commands.audit import audit
     from .commands.branding import branding
     from .commands.clients import clients
+    from .commands.reports import reports
     from .commands.secrets import secrets as secrets_
     from .commands.users import users
 
@@ -263,6 +264,7 @@ def _register() -> None:
     cli.add_command(users)
     cli.add_command(branding)
     cli.add_command(secrets_)
+    cli.add_command(reports)
 
 
 _register()

@@ -23,6 +23,7 @@ def init_app(app: Flask) -> None:
         dashboard,
         msp_branding,
         passkeys,
+        reports,
         users,
     )
 

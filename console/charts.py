@@ -1,4 +1,5 @@
-"""Dashboard charts as inline SVG, drawn on the server: no script, no inline style.
+"""Charts of the dashboards and the monthly report as inline SVG, drawn on the server:
+no script, no inline style.
 
 Colours come from classes in ``console.css`` (``.chart .bar``, ``.bar.bad``); geometry
 from SVG attributes. Every text is escaped. Each bar group carries its numbers twice:
@@ -15,6 +16,7 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
+from blink_sms.services.monthly import MonthDay
 from blink_sms.services.reports import CauseCount, Dashboard, DayCount, Funnel
 
 
@@ -70,6 +72,16 @@ def day_label(day: date) -> str:
     return f"{day.day} {day:%b}"
 
 
+def _grid(y_top: int, *, left: int, right: int, top: int, plot_h: int) -> list[str]:
+    """Lines at 0, the top, and the middle when it is a whole number, with their values."""
+    parts = []
+    for value in sorted({0, y_top} | ({y_top // 2} if y_top % 2 == 0 else set())):
+        y = top + plot_h - plot_h * value / y_top
+        parts.append(_tag("line", class_="grid-line", x1=left, x2=right, y1=_num(y), y2=_num(y)))
+        parts.append(_text(str(value), class_="axis", x=left - 4, y=_num(y + 3), text_anchor="end"))
+    return parts
+
+
 def resets(days: Sequence[DayCount]) -> Markup:
     """Stacked bars per day: done (bottom) and failed (top, red)."""
     width, height = 600, 200
@@ -78,14 +90,7 @@ def resets(days: Sequence[DayCount]) -> Markup:
     y_top = nice_top(max((day.total for day in days), default=0))
     slot = plot_w / max(len(days), 1)
     bar_w = slot * 0.7
-    parts: list[str] = []
-    # Lines at 0, the top, and the middle when it is a whole number.
-    for value in sorted({0, y_top} | ({y_top // 2} if y_top % 2 == 0 else set())):
-        y = top + plot_h - plot_h * value / y_top
-        parts.append(
-            _tag("line", class_="grid-line", x1=left, x2=width - right, y1=_num(y), y2=_num(y))
-        )
-        parts.append(_text(str(value), class_="axis", x=left - 4, y=_num(y + 3), text_anchor="end"))
+    parts = _grid(y_top, left=left, right=width - right, top=top, plot_h=plot_h)
     for index, day in enumerate(days):
         x = left + index * slot + (slot - bar_w) / 2
         done_h = plot_h * day.done / y_top
@@ -210,3 +215,60 @@ class Charts:
 
 def render(report: Dashboard) -> Charts:
     return Charts(report, resets(report.days), funnel(report.funnel), causes(report.causes))
+
+
+# The monthly report's day chart: what each stacked bar shows, bottom up, and its class.
+MONTH_SERIES = (("resets", "resets", "bar"), ("unlocks", "unlocks", "bar alt"),
+                ("failures", "failed", "bar bad"))  # fmt: skip
+
+
+def month(days: Sequence[MonthDay]) -> Markup:
+    """One month, a stacked bar per UTC day: done resets, done unlocks, failures (red).
+    The 1st, 8th, 15th, 22nd and 29th are labelled."""
+    width, height = 600, 200
+    left, right, top, bottom = 30, 6, 10, 24
+    plot_w, plot_h = width - left - right, height - top - bottom
+    y_top = nice_top(max((day.resets + day.unlocks + day.failures for day in days), default=0))
+    slot = plot_w / max(len(days), 1)
+    bar_w = slot * 0.7
+    parts = _grid(y_top, left=left, right=width - right, top=top, plot_h=plot_h)
+    for index, day in enumerate(days):
+        x = left + index * slot + (slot - bar_w) / 2
+        base = top + plot_h
+        counts = [(getattr(day, key), words, cls) for key, words, cls in MONTH_SERIES]
+        content = _title(
+            f"{day.day.isoformat()}: " + ", ".join(f"{count} {words}" for count, words, _ in counts)
+        )
+        for count, _, cls in counts:
+            bar_h = plot_h * count / y_top
+            base -= bar_h
+            content += _tag(
+                "rect", class_=cls, x=_num(x), y=_num(base), width=_num(bar_w), height=_num(bar_h)
+            )
+        parts.append(
+            _tag(
+                "g",
+                content,
+                class_="day",
+                data_day=day.day.isoformat(),
+                data_resets=day.resets,
+                data_unlocks=day.unlocks,
+                data_failures=day.failures,
+            )
+        )
+        if day.day.day % 7 == 1:
+            at_end = index >= len(days) - 3  # the 29th: ends at the right edge, not past it
+            parts.append(
+                _text(
+                    day_label(day.day),
+                    class_="axis",
+                    x=_num(x + (bar_w if at_end else bar_w / 2)),
+                    y=height - 8,
+                    text_anchor="end" if at_end else "middle",
+                )
+            )
+    first = days[0].day.isoformat() if days else ""
+    last = days[-1].day.isoformat() if days else ""
+    return _svg(
+        width, height, f"Per UTC day, {first} to {last}: resets, unlocks and failures", parts
+    )

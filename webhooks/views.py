@@ -89,5 +89,6 @@ def status() -> Response:
     error_code = form.get("ErrorCode") or None
     if error_code is not None and not error_code.isdigit():
         error_code = None
-    delivery.record_status(blink(), sid, state, error_code)
+    price = delivery.price_of(form.get("Price"), form.get("PriceUnit"))
+    delivery.record_status(blink(), sid, state, error_code, price=price)
     return Response(status=204)
