@@ -255,6 +255,7 @@ def _register() -> None:
     from .commands.clients import clients
     from .commands.reports import reports
     from .commands.secrets import secrets as secrets_
+    from .commands.settings import settings_group
     from .commands.users import users
 
     cli.add_command(admins)
@@ -264,6 +265,7 @@ def _register() -> None:
     cli.add_command(users)
     cli.add_command(branding)
     cli.add_command(secrets_)
+    cli.add_command(settings_group)
     cli.add_command(reports)
 
 

@@ -10,6 +10,8 @@ web process. Each task is a function of the services, run every so many seconds:
   over, a job Redis lost) are enqueued.
 - ``queued-retries``: email jobs that RQ retries after a wait sit in RQ's scheduled
   registry; they are moved onto their queue when due (workers run no RQ scheduler).
+- ``retention``: :func:`blink_sms.services.retention.prune`, hourly: audit events older
+  than the MSP's retention period (400 days by default) are deleted.
 
 Later periodic work (lockout polls, reminders, pruning) is added to :func:`tasks`.
 
@@ -87,10 +89,12 @@ def move_due_queue_retries(app: Blink) -> int:
 
 def tasks(app: Blink) -> list[Periodic]:
     from .services.reset_job import sweep
+    from .services.retention import prune
 
     return [
         Periodic("reset-requests", app.settings.sweep_seconds, sweep),
         Periodic("queued-retries", 1.0, move_due_queue_retries),
+        Periodic("retention", 3600, prune),
     ]
 
 

@@ -22,7 +22,9 @@ def init_app(app: Flask) -> None:
         clients,
         dashboard,
         msp_branding,
+        msp_settings,
         passkeys,
+        privacy,
         reports,
         users,
     )

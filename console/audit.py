@@ -1,4 +1,5 @@
-"""The audit trail pages: every event the admin may see, filtered, and its CSV export.
+"""The audit trail pages: every event the admin may see, filtered, and its exports
+(CSV, JSON lines).
 
 The filters are a GET form (they change nothing, and a filtered page can be bookmarked
 or sent to a colleague). What an admin may see is decided by
@@ -8,7 +9,7 @@ that the admin may not see is a 404, as everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +54,18 @@ def client_audit(slug: str) -> Any:
 @bp.route("/audit.csv")
 def audit_csv() -> Response:
     """The events the filters select, every page of them, as CSV (streamed)."""
+    return _export(audit_log.csv_lines, "csv", "text/csv")
+
+
+@bp.route("/audit.jsonl")
+def audit_jsonl() -> Response:
+    """The events the filters select, every page of them, as JSON lines (streamed)."""
+    return _export(audit_log.json_lines, "jsonl", "application/jsonl")
+
+
+def _export(
+    render: Callable[[Iterable[audit_log.EventRow]], Iterator[str]], extension: str, mimetype: str
+) -> Response:
     app = blink()
     who = actor()
     form = _form(request.args)
@@ -66,12 +79,12 @@ def audit_csv() -> Response:
 
     def lines() -> Iterator[str]:
         with app.db.session() as db:
-            yield from audit_log.csv_lines(audit_log.iter_events(db, who, **filters))
+            yield from render(audit_log.iter_events(db, who, **filters))
 
-    name = f"blink-sms-audit-{utcnow():%Y%m%d-%H%M%S}.csv"
+    name = f"blink-sms-audit-{utcnow():%Y%m%d-%H%M%S}.{extension}"
     return Response(
         stream_with_context(lines()),
-        mimetype="text/csv",
+        mimetype=mimetype,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 

@@ -64,6 +64,17 @@ def _use_postgres() -> bool:
     return os.environ.get("BLINK_TEST_DATABASE", "sqlite") == "postgresql"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of what only PostgreSQL has run in the PostgreSQL run, and are deselected
+    (not skipped) in the SQLite one."""
+    if _use_postgres():
+        return
+    elsewhere = [item for item in items if item.get_closest_marker("postgresql")]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
+
+
 @pytest.fixture(scope="session")
 def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A migrated database to copy for each test: fast and isolated."""

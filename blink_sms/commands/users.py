@@ -1,4 +1,5 @@
-"""``blink-sms users``: import, invite, Reset User, push a reset, unlock, disable, list.
+"""``blink-sms users``: import, invite, Reset User, push a reset, unlock, disable, list,
+and the GDPR export and erasure of one user.
 
 Thin over :mod:`blink_sms.services`: parse options, call a service as the command line
 actor, print. The rules (who may, what is audited) are in the services.
@@ -6,6 +7,7 @@ actor, print. The rules (who may, what is audited) are in the services.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,7 +21,7 @@ from ..actors import COMMAND_LINE as ACTOR
 from ..context import Blink, blink
 from ..crypto import SecretBoxError, mask_phone
 from ..models import Client, RequestKind, User
-from ..services import invitations, scope
+from ..services import invitations, privacy, scope
 from ..services import users as users_service
 from ..services.user_details import describe_status
 from .base import refusals, with_app
@@ -203,6 +205,38 @@ def remove(slug: str, identifier: str, yes: bool) -> None:
         with refusals():
             users_service.remove_user(session, ACTOR, user)
         click.echo(f"{name}: removed from the gateway")
+
+
+@users.command("export")
+@click.option("--client", "slug", required=True, help="Client slug.")
+@click.argument("identifier", metavar="USER")
+@with_app
+def export(slug: str, identifier: str) -> None:
+    """Print everything held about a user as JSON (GDPR access request)."""
+    with blink().db.session() as session:
+        user = _user(session, _client(session, slug), identifier)
+        with refusals():
+            data = privacy.export_user(session, ACTOR, user)
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@users.command("erase")
+@click.option("--client", "slug", required=True, help="Client slug.")
+@click.argument("identifier", metavar="USER")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_app
+def erase(slug: str, identifier: str, yes: bool) -> None:
+    """Erase a user's personal data (GDPR); their audit events stay, pseudonymised."""
+    with blink().db.session() as session:
+        user = _user(session, _client(session, slug), identifier)
+        name = user.username
+        if not yes:
+            click.confirm(
+                f"erase the personal data of {name} in {slug}? This cannot be undone", abort=True
+            )
+        with refusals():
+            privacy.erase_user(session, ACTOR, user)
+        click.echo(f"{name}: personal data erased; now {user.username} in the audit trail")
 
 
 @users.command("list")

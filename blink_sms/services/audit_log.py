@@ -1,6 +1,6 @@
 """Reading the audit trail: filtered, newest first, a page at a time, scoped to the actor.
 
-The console's audit pages, its CSV export and the command line all read through
+The console's audit pages, its CSV and JSON-lines exports and the command line read through
 :func:`query_events` (one page) or :func:`iter_events` (every matching event, in pages).
 Rows come from :func:`blink_sms.services.scope.events`, so a client admin or a client
 auditor sees only their client's events, and only MSP-wide actors see the events that
@@ -56,6 +56,8 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "user.phone_unbound": "user's phone unbound (Reset User)",
         "users.import_run": "users imported (a group, an OU or everyone)",
         "password.set_by_admin": "password set by an admin (shown once)",
+        "user.exported": "user's personal data exported (GDPR)",
+        "user.erased": "user's personal data erased (GDPR)",
     },
     "Activation": {
         "invitation.created": "activation email queued",
@@ -86,6 +88,8 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
     },
     "MSP": {
         "msp.branding_changed": "MSP branding changed",
+        "msp.settings_changed": "MSP settings changed",
+        "audit.pruned": "old audit events deleted (retention)",
     },
     "Admins": {
         "admin.created": "admin account created",
@@ -231,6 +235,7 @@ def _conditions(
     client: Client | None,
     without_client: bool,
     username: str | None,
+    user_id: int | None,
     actor_text: str | None,
     action: str | None,
     outcome: str | None,
@@ -246,6 +251,8 @@ def _conditions(
         where.append(AuditEvent.client_id.is_(None))
     if username and username.strip():
         where.append(User.username.ilike(_contains(username.strip()), escape="\\"))
+    if user_id is not None:
+        where.append(AuditEvent.user_id == user_id)
     if actor_text and actor_text.strip():
         where.append(AuditEvent.actor.ilike(_contains(actor_text.strip()), escape="\\"))
     where.extend(_what(action, outcome))
@@ -291,6 +298,7 @@ def query_events(
     client: Client | None = None,
     without_client: bool = False,
     username: str | None = None,
+    user_id: int | None = None,
     actor_text: str | None = None,
     action: str | None = None,
     outcome: str | None = None,
@@ -303,6 +311,7 @@ def query_events(
 
     Filters: ``client`` (a client the actor sees, else ``NotFound``), ``without_client``
     (the MSP's own events), ``username`` and ``actor_text`` (contained, ignoring case),
+    ``user_id`` (the events about one user: exact, where a username may match several),
     ``action`` (an action name, or a topic such as ``"reset.*"``), ``outcome``
     (``"problem"`` or ``"ok"``), ``since``/``until`` (a date counts whole, in UTC; a
     datetime is an exact bound, ``until`` exclusive), ``before_id`` (the keyset: events
@@ -315,6 +324,7 @@ def query_events(
         client=client,
         without_client=without_client,
         username=username,
+        user_id=user_id,
         actor_text=actor_text,
         action=action,
         outcome=outcome,
@@ -422,3 +432,34 @@ def csv_lines(events: Iterable[EventRow]) -> Iterator[str]:
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
+
+
+# --- JSON lines -----------------------------------------------------------------------------
+
+
+def json_line(event: EventRow) -> str:
+    """One event as one line of JSON (no newline inside: the detail is escaped)."""
+    return json.dumps(
+        {
+            "id": event.id,
+            "at": event.at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "client": event.client_slug,
+            "client_id": event.client_id,
+            "user_id": event.user_id,
+            "username": event.username,
+            "actor": event.actor,
+            "action": event.action,
+            "outcome": "problem" if event.problem else "ok",
+            "request_id": event.request_id,
+            "detail": event.detail,
+        },
+        sort_keys=True,
+        default=str,
+        ensure_ascii=False,
+    )
+
+
+def json_lines(events: Iterable[EventRow]) -> Iterator[str]:
+    """The events as JSON lines (one object per line, newline-terminated), to stream."""
+    for event in events:
+        yield json_line(event) + "\n"
