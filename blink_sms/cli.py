@@ -257,6 +257,7 @@ def _register() -> None:
     from .commands.secrets import secrets as secrets_
     from .commands.settings import settings_group
     from .commands.users import users
+    from .commands.webhooks import webhooks_group
 
     cli.add_command(admins)
     cli.add_command(api_keys_group)
@@ -267,6 +268,7 @@ def _register() -> None:
     cli.add_command(secrets_)
     cli.add_command(settings_group)
     cli.add_command(reports)
+    cli.add_command(webhooks_group)
 
 
 _register()

@@ -12,6 +12,8 @@ web process. Each task is a function of the services, run every so many seconds:
   registry; they are moved onto their queue when due (workers run no RQ scheduler).
 - ``retention``: :func:`blink_sms.services.retention.prune`, hourly: audit events older
   than the MSP's retention period (400 days by default) are deleted.
+- ``webhooks``: :class:`blink_sms.services.webhook_sender.Sender` claims due outbound event
+  webhooks and sends them on threads of its own (the tick never waits for a receiver).
 
 Later periodic work (lockout polls, reminders, pruning) is added to :func:`tasks`.
 
@@ -90,11 +92,13 @@ def move_due_queue_retries(app: Blink) -> int:
 def tasks(app: Blink) -> list[Periodic]:
     from .services.reset_job import sweep
     from .services.retention import prune
+    from .services.webhook_sender import Sender
 
     return [
         Periodic("reset-requests", app.settings.sweep_seconds, sweep),
         Periodic("queued-retries", 1.0, move_due_queue_retries),
         Periodic("retention", 3600, prune),
+        Periodic("webhooks", 2.0, Sender()),
     ]
 
 

@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
         privacy,
         reports,
         users,
+        webhooks,
     )
 
     # Every console form carries {{ csrf_token() }}; blueprint.py checks it on every POST.

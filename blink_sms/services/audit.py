@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from ..actors import Actor
 from ..logging import SECRET_KEYS
 from ..models import AuditEvent, utcnow
+from . import webhook_events
 
 INSERT = insert(cast(Table, AuditEvent.__table__))
 
@@ -42,10 +43,11 @@ def record(
     if leaked:
         raise ValueError(f"audit detail may not carry secrets: {sorted(leaked)}")
     # A plain INSERT: the trail is append-only, so there is nothing to track.
+    at = utcnow()
     session.connection().execute(
         INSERT,
         {
-            "at": utcnow(),
+            "at": at,
             "action": action,
             "actor": actor,
             "client_id": client_id,
@@ -53,4 +55,15 @@ def record(
             "request_id": request_id,
             "detail": detail,
         },
+    )
+    # Events a PSA subscribes to are queued as webhooks in this same transaction (an
+    # outbox); other actions cost a dictionary lookup.
+    webhook_events.emit(
+        session,
+        action,
+        at=at,
+        client_id=client_id,
+        user_id=user_id,
+        request_id=request_id,
+        detail=detail,
     )

@@ -16,15 +16,16 @@ import pytest
 from flask import Flask
 from werkzeug.routing import Rule
 
-from blink_sms.actors import Role
+from blink_sms.actors import COMMAND_LINE, Role
 from blink_sms.models import Client
+from blink_sms.services import webhooks
 from console import auth
 
 from ..conftest import Persona, World
 from .conftest import Console, make_admin
 
 # What each URL parameter names, and so which of Fabrikam's objects to put in it.
-OBJECT_PARAMETERS = {"slug", "user_id", "admin_id", "key_id"}
+OBJECT_PARAMETERS = {"slug", "user_id", "admin_id", "key_id", "webhook_id"}
 # Parameters that name no tenant's object (a link token): any value.
 OTHER_PARAMETERS = {"token", "filename"}
 
@@ -43,6 +44,9 @@ def tenants(world: World, fabrikam: Client, services: Any) -> Tenants:
     mine = world.person("carol", "+15551230031")
     theirs = world.person("zed", "+15551230032", client=fabrikam)
     their_admin = make_admin(services, Role.CLIENT_ADMIN, fabrikam)
+    with services.db.session() as session:  # Fabrikam's webhook endpoint: the only one, id 1
+        url = "https://psa.fabrikam.example/hook"
+        webhooks.create_endpoint(session, services.secrets, COMMAND_LINE, url=url, client=fabrikam)
     return Tenants(world.client, fabrikam, mine, theirs, their_admin.id)
 
 
@@ -62,6 +66,7 @@ def _values(rule: Rule, client: Client, user: Persona, admin_id: int) -> dict[st
             "user_id": user.user.id,
             "admin_id": admin_id,
             "key_id": 1,  # keys are the MSP owners' only: any id is another's
+            "webhook_id": 1,  # Fabrikam's endpoint, made by the tenants fixture
         }.get(name, "x" * 43)
     return values
 
