@@ -162,6 +162,8 @@ class Heartbeat:
         self.redis = redis
         self.queue_names = queue_names
         self.redis_up = True
+        # The main loop and the heartbeat thread both report; one line per change.
+        self._state = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="worker-heartbeat", daemon=True)
 
@@ -186,11 +188,12 @@ class Heartbeat:
         self.redis_state(up=True)
 
     def redis_state(self, *, up: bool, error: str = "") -> None:
-        if up and not self.redis_up:
-            log.info("redis is reachable again; worker resumes")
-        elif not up and self.redis_up:
-            log.warning("redis unreachable; worker keeps trying", error=error)
-        self.redis_up = up
+        with self._state:
+            if up and not self.redis_up:
+                log.info("redis is reachable again; worker resumes")
+            elif not up and self.redis_up:
+                log.warning("redis unreachable; worker keeps trying", error=error)
+            self.redis_up = up
 
     def _run(self) -> None:
         while True:
