@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from directory_adapters import WITHOUT_UNLOCK
 
 from ..context import Blink
+from ..crypto import mask_phone
 from ..db import insert_ignoring_conflicts
 from ..keywords import Action, Keyword, parse_keyword
 from ..messaging import texts
@@ -169,7 +170,9 @@ def _unknown_sender(
     return Reply(translate(normalize_language(keyword.language), texts.UNKNOWN_SENDER))
 
 
-def _set_opt_out(session: Session, sender: Sender, opted_out: bool) -> None:
+def _set_opt_out(
+    session: Session, sender: Sender, message: InboundSms, *, opted_out: bool
+) -> None:
     target = sender.target
     session.execute(update(User).where(User.id == target.user_id).values(sms_opted_out=opted_out))
     audit.record(
@@ -178,6 +181,7 @@ def _set_opt_out(session: Session, sender: Sender, opted_out: bool) -> None:
         actor=f"sms:user:{target.user_id}",
         client_id=target.client_id,
         user_id=target.user_id,
+        source=mask_phone(message.sender),
     )
 
 
@@ -192,7 +196,7 @@ def _known_sender(
     action, language, target = keyword.action, sender.language, sender.target
     if action in (Action.STOP, Action.START):
         # Twilio itself confirms opt-out and opt-in, and blocks messages while opted out.
-        _set_opt_out(session, sender, opted_out=action is Action.STOP)
+        _set_opt_out(session, sender, message, opted_out=action is Action.STOP)
         return Reply()
     if sender.opted_out:
         log.info("user opted out of SMS; text ignored until they send START")
@@ -216,6 +220,7 @@ def _known_sender(
             reply_from=message.to,
             recent=sender.recent,
             now=now,
+            source=mask_phone(message.sender),
         )
         if isinstance(outcome, Accepted):
             ack = texts.ACK_RESET if kind is RequestKind.RESET else texts.ACK_UNLOCK

@@ -190,6 +190,10 @@ def _fail_stale(session: Session, target: Target, now: datetime) -> None:
         )
 
 
+def _source(source: str | None) -> dict[str, Any]:
+    return {"source": source} if source else {}
+
+
 def request_reset(
     app: Blink,
     session: Session,
@@ -202,9 +206,12 @@ def request_reset(
     reply_from: str | None = None,
     recent: Recent | None = None,
     now: datetime | None = None,
+    source: str | None = None,
 ) -> Outcome:
     """Accept a reset or unlock, or say why not. Commits, then enqueues the job.
 
+    ``source`` is where a text came from (the masked number) for the audit trail; an
+    admin's or a key's actor carries its own IP.
     ``recent`` may come from the caller's own query (the webhook reads it together
     with the sender, in one statement). The committed row is the source of truth: when
     the queue cannot take the job (Redis down), the request waits in the outbox and the
@@ -231,6 +238,7 @@ def request_reset(
                     client_id=target.client_id,
                     user_id=target.user_id,
                     window=str(window),
+                    **_source(source),
                 )
                 session.commit()
                 return RateLimited(wait)
@@ -263,6 +271,7 @@ def request_reset(
         user_id=target.user_id,
         request_id=request_id,
         origin=origin.value,
+        **_source(source),
     )
     session.commit()
     # Redis down: the request waits in the outbox and the scheduler enqueues it later.

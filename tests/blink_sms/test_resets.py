@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from blink_sms.context import Blink
+from blink_sms.crypto import mask_phone
 from blink_sms.models import (
     AuditEvent,
     OutboundMessage,
@@ -55,8 +56,11 @@ def test_reset_texts_a_password_the_directory_accepts_and_flags_must_change(
     assert request.status is RequestStatus.DONE
     assert request.outbound_sid == sms["Sid"]
     with world.services.db.session() as session:
-        actions = [e.action for e in session.execute(select(AuditEvent)).scalars()]
-    assert "reset.requested" in actions and "reset.completed" in actions
+        events = {e.action: e for e in session.execute(select(AuditEvent)).scalars()}
+    assert "reset.requested" in events and "reset.completed" in events
+    # The trail says where the text came from, masked like the console shows numbers.
+    assert events["reset.requested"].detail["source"] == mask_phone(alice.phone)
+    assert events["reset.requested"].actor == f"sms:user:{alice.user.id}"
 
 
 def test_reset_unlocks_a_locked_account(
