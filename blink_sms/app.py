@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(health.bp)
 
+    import api
     import console
     import enrollment
     import webhooks
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     webhooks.init_app(app)
     enrollment.init_app(app)
     console.init_app(app)
+    api.init_app(app)
     if settings.sms_backend == "console" and not settings.production:
         from . import demo
 

@@ -65,6 +65,8 @@ class Settings:
     unknown_sender_reply_interval: int = 86_400
     replies_per_hour: int = 10
     max_body_chars: int = 1_600
+    # Calls per minute allowed to each REST API key (429 with Retry-After beyond).
+    api_requests_per_minute: int = 120
     # The MSP's own look for activation emails and pages; each client may override.
     brand_logo_url: str | None = None
     brand_color: str | None = None
@@ -280,6 +282,7 @@ class _Reader:
                 "UNKNOWN_SENDER_REPLY_INTERVAL", 86_400, minimum=60
             ),
             replies_per_hour=self.integer("REPLIES_PER_HOUR", 10, minimum=1),
+            api_requests_per_minute=self.integer("API_REQUESTS_PER_MINUTE", 120, minimum=1),
             brand_logo_url=self.url("BRAND_LOGO_URL", ("https",), None),
             brand_color=self.color("BRAND_COLOR"),
             brand_support_email=self.raw("BRAND_SUPPORT_EMAIL"),

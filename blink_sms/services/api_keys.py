@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -108,8 +109,22 @@ def revoke_key(session: Session, actor: Actor, key_id: int) -> ApiKey:
     return row
 
 
+@dataclass(frozen=True)
+class Identity:
+    """A key that authenticated: its row's id and the actor it acts as."""
+
+    key_id: int
+    actor: Actor
+
+
 def authenticate(session: Session, presented: str) -> Actor | None:
-    """The actor of a presented key, or None (unknown, malformed or revoked: the same).
+    """The actor of a presented key, or None (unknown, malformed or revoked: the same)."""
+    identity = identify(session, presented)
+    return identity.actor if identity else None
+
+
+def identify(session: Session, presented: str) -> Identity | None:
+    """The key's id and actor, or None (unknown, malformed or revoked: the same).
 
     The hash is compared in constant time; "last used" is updated at most once a minute.
     """
@@ -127,4 +142,4 @@ def authenticate(session: Session, presented: str) -> Actor | None:
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
         session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
         session.commit()
-    return actor_of(row)
+    return Identity(row.id, actor_of(row))

@@ -55,6 +55,8 @@ def _text(name: str, value: Any, limit: int, what: str) -> str:
     text = str(value or "").strip()
     if not 1 <= len(text) <= limit:
         raise Invalid(name, f"{what} (at most {limit} characters)")
+    if not text.isprintable():  # control or invisible characters: texts and emails show it
+        raise Invalid(name, "may only contain printable characters")
     return text
 
 

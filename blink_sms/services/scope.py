@@ -65,6 +65,8 @@ def user(session: Session, actor: Actor, client: Client, user_id: Any) -> User:
         number = int(user_id)
     except (TypeError, ValueError):
         raise NotFound("user") from None
+    if not 0 < number < 2**31:  # ids are 32-bit: PostgreSQL refuses to compare with more
+        raise NotFound("user")
     found = session.execute(
         users(actor).where(User.client_id == client.id, User.id == number)
     ).scalar_one_or_none()

@@ -289,6 +289,46 @@ def _search(query: Select[User], text: str) -> Select[User]:
     )
 
 
+def _filtered(app: Blink, actor: Actor, client: Client, search: str, state: str) -> Select[User]:
+    """The client's users that match ``search`` and ``state``, as one query."""
+    _check(actor, client.id, Permission.VIEW)
+    if state and state not in STATES:
+        raise Invalid("state", "one of " + ", ".join(STATES))
+    query = _search(scope.users(actor).where(User.client_id == client.id), search)
+    if state == "not-invited":
+        query = query.where(User.status == UserStatus.PENDING)
+    elif state in ("invited", "active", "disabled"):
+        query = query.where(User.status == UserStatus(state))
+    elif state == "locked":
+        locked = [entry.id for entry in app.directories.for_client(client).locked_out_users()]
+        query = query.where(User.directory_id.in_(locked))
+    return query
+
+
+def users_after(
+    app: Blink,
+    session: Session,
+    actor: Actor,
+    client: Client,
+    *,
+    search: str = "",
+    state: str = "",
+    after_id: int = 0,
+    limit: int = PAGE_SIZE,
+) -> list[UserRow]:
+    """Up to ``limit`` of a client's users with an id above ``after_id``, by id: the
+    keyset pages of the API (stable while users are added). Same filters as
+    :func:`list_users`."""
+    query = _filtered(app, actor, client, search, state)
+    users = (
+        session.execute(query.where(User.id > after_id).order_by(User.id).limit(limit))
+        .scalars()
+        .all()
+    )
+    latest = latest_invitations(session, client, [user.id for user in users])
+    return [UserRow(user, latest.get(user.id)) for user in users]
+
+
 def list_users(
     app: Blink,
     session: Session,
@@ -302,17 +342,7 @@ def list_users(
 ) -> UserPage:
     """One page of a client's users, by display name: search (name, username, email, last
     digits of the phone) and filter by state. "locked" asks the directory (one query)."""
-    _check(actor, client.id, Permission.VIEW)
-    if state and state not in STATES:
-        raise Invalid("state", "one of " + ", ".join(STATES))
-    query = _search(scope.users(actor).where(User.client_id == client.id), search)
-    if state == "not-invited":
-        query = query.where(User.status == UserStatus.PENDING)
-    elif state in ("invited", "active", "disabled"):
-        query = query.where(User.status == UserStatus(state))
-    elif state == "locked":
-        locked = [entry.id for entry in app.directories.for_client(client).locked_out_users()]
-        query = query.where(User.directory_id.in_(locked))
+    query = _filtered(app, actor, client, search, state)
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)
