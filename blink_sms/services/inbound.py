@@ -170,9 +170,7 @@ def _unknown_sender(
     return Reply(translate(normalize_language(keyword.language), texts.UNKNOWN_SENDER))
 
 
-def _set_opt_out(
-    session: Session, sender: Sender, message: InboundSms, *, opted_out: bool
-) -> None:
+def _set_opt_out(session: Session, sender: Sender, message: InboundSms, *, opted_out: bool) -> None:
     target = sender.target
     session.execute(update(User).where(User.id == target.user_id).values(sms_opted_out=opted_out))
     audit.record(
