@@ -9,23 +9,21 @@ party, so the app is reached as ``localhost``.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 
 import pyotp
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from blink_sms.actors import COMMAND_LINE, Role
 from blink_sms.context import Blink
 from blink_sms.models import Admin, Passkey
 from blink_sms.services import admins, second_factor
 from blink_sms.settings import Settings
-from tests.enrollment.test_browser import CHROMIUM_ARGS, chromium
+from tests.support.live import launched_chromium, serving
 from tests.support.services import free_port
 
 PASSWORD = "correct horse battery staple"
@@ -44,20 +42,14 @@ def settings(settings: Settings, port: int) -> Settings:
 
 @pytest.fixture
 def live(app: Flask, port: int) -> Iterator[str]:
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://localhost:{port}"
-    server.shutdown()
-    thread.join(10)
+    with serving(app, port):
+        yield f"http://localhost:{port}"
 
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 def owner_with_an_app(services: Blink) -> str:

@@ -12,7 +12,6 @@ import io
 import os
 import re
 import secrets
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,9 +19,8 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from sqlalchemy import update
-from werkzeug.serving import make_server
 
 from blink_sms.actors import Role
 from blink_sms.context import Blink
@@ -38,7 +36,7 @@ from blink_sms.models import (
 )
 from blink_sms.services import monthly
 from blink_sms.settings import Settings
-from tests.enrollment.test_browser import CHROMIUM_ARGS, chromium
+from tests.support.live import launched_chromium, serving
 from tests.support.services import free_port
 
 from ..conftest import World
@@ -230,20 +228,14 @@ def settings(settings: Settings, port: int) -> Settings:
 
 @pytest.fixture
 def live(app: Flask, port: int) -> Iterator[str]:
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
-    thread.join(10)
+    with serving(app, port):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 def test_the_report_prints_without_the_consoles_menus(

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,10 +34,8 @@ from playwright.sync_api import (
     Page,
     ViewportSize,
     expect,
-    sync_playwright,
 )
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from blink_sms.cli import cli
 from blink_sms.context import Blink
@@ -48,8 +45,9 @@ from directory_adapters.sandbox import SandboxDirectory
 from tests.conftest import GATEWAY, wait_for_jobs
 from tests.directory_adapters.samba import SambaDC, shared_dc, stop_shared_dc
 from tests.enrollment.smtp import SmtpServer
-from tests.enrollment.test_browser import CHROMIUM_ARGS, PHONE, chromium, shoot
+from tests.enrollment.test_browser import PHONE, shoot
 from tests.support.fake_twilio import FakeTwilio
+from tests.support.live import launched_chromium, serving
 from tests.support.sandbox_probe import SandboxProbe
 from tests.support.services import free_port
 
@@ -69,10 +67,8 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="session")
@@ -100,12 +96,8 @@ def settings(settings: Settings, port: int, smtp: SmtpServer) -> Settings:
 
 @pytest.fixture
 def live(app: Flask, port: int) -> Iterator[str]:
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
-    thread.join(10)
+    with serving(app, port):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,47 +22,27 @@ from playwright.sync_api import (
     Page,
     ViewportSize,
     expect,
-    sync_playwright,
 )
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from blink_sms.context import Blink
 from blink_sms.models import User
 from blink_sms.settings import Settings
 from tests.conftest import SMS_URL, World, inbound_params, reply_text, sign, wait_for_jobs
 from tests.support.fake_twilio import FakeTwilio
+from tests.support.live import launched_chromium, serving
 from tests.support.services import free_port
 
 from .conftest import Invite, last_code
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # running as root
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 PHONE: ViewportSize = {"width": 390, "height": 844}
 MOBILE = "+31612345678"
 
 
-def chromium() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        raise RuntimeError("Debian's chromium is not installed: run scripts/test (apt chromium)")
-    return path
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -80,12 +58,8 @@ def settings(settings: Settings, port: int) -> Settings:
 
 @pytest.fixture
 def live(app: Flask, port: int) -> Iterator[str]:
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.shutdown()
-    thread.join(10)
+    with serving(app, port):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
