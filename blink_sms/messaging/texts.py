@@ -67,3 +67,24 @@ WELCOME = N_(
 CLIENT_DISABLED = N_(
     "Password reset by text is turned off for your organisation. Please contact {support}."
 )
+# Translators: {username} is the account's sign-in name. Sent when the directory locks the
+# account; keep UNLOCK and RESET in English capitals: they are the commands.
+LOCKOUT_NOTICE = N_(
+    "Your account {username} is locked. Reply UNLOCK to unlock it, or RESET for a new password."
+)
+# Translators: {username} is the account's sign-in name. The same notice where the
+# directory cannot unlock by itself: a new password ends the lockout.
+LOCKOUT_NOTICE_RESET = N_(
+    "Your account {username} is locked. Reply RESET for a new password: that unlocks it too."
+)
+# Translators: {username} is the account's sign-in name; {when} a localised duration
+# such as "3 days". Keep RESET in English capitals.
+EXPIRY_REMINDER = N_(
+    "Your password for {username} expires in {when}. Reply RESET for a new password."
+)
+# Translators: {username} is the account's sign-in name; {support} how to reach the help
+# desk. Sent to the number that was bound before, when another one is bound.
+PHONE_CHANGED = N_(
+    "The phone number for your account {username} was changed. If this was not you, "
+    "contact {support}."
+)

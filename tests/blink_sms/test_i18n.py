@@ -23,6 +23,8 @@ PARAMS = {
     "support": "+31 20 123 4567",
     "wait": "45 minutes",
     "code": "123456",
+    "username": "j.vandenberg",
+    "when": "3 days",
 }
 KEYWORDS = ("RESET", "UNLOCK")
 
@@ -60,7 +62,7 @@ def rendered(language: str) -> dict[str, str]:
 
 
 def test_there_are_texts() -> None:
-    assert len(TEXTS) == 15
+    assert len(TEXTS) == 19
     assert {"OTP", "OTP_NO_CHANGE", "RATE_LIMITED", "APOLOGY", "HELP"} <= set(TEXTS)
 
 
