@@ -57,6 +57,11 @@ def client_out(client: Client) -> ClientOut:
         resets_per_hour=client.resets_per_hour,
         resets_per_day=client.resets_per_day,
         invitation_hours=client.invitation_hours,
+        lockout_watch=client.lockout_watch,
+        lockout_poll_seconds=client.lockout_poll_seconds,
+        lockout_alert_email=client.lockout_alert_email,
+        reset_notices=client.reset_notices,
+        expiry_reminder_days=client.expiry_reminder_days,
         disabled=client.disabled_at is not None,
         created_at=client.created_at,
     )

@@ -72,6 +72,15 @@ class ClientOptions(Strict):
     resets_per_hour: int | None = None
     resets_per_day: int | None = None
     invitation_hours: int | None = None
+    lockout_watch: bool | None = Field(None, description="Text users when their account locks.")
+    lockout_poll_seconds: int | None = Field(
+        None, description="Seconds between lockout polls (15-86400); unset: the default."
+    )
+    lockout_alert_email: str | None = Field(None, description="Who gets a digest of lockouts.")
+    reset_notices: bool | None = Field(None, description="Email the user after each reset.")
+    expiry_reminder_days: str | None = Field(
+        None, max_length=32, description='Days before expiry to remind, "7,3,1"; "" for off.'
+    )
 
 
 class Directory(Strict):
@@ -102,6 +111,11 @@ class ClientOut(BaseModel):
     resets_per_hour: int
     resets_per_day: int
     invitation_hours: int
+    lockout_watch: bool
+    lockout_poll_seconds: int | None
+    lockout_alert_email: str | None
+    reset_notices: bool
+    expiry_reminder_days: str | None
     disabled: bool
     created_at: datetime
 

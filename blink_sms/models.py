@@ -151,6 +151,15 @@ class Client(Base):
     # Optional mail of its own: Fernet token of the JSON {"url": "smtp://..."} and a sender.
     smtp_settings_encrypted: Mapped[str | None] = mapped_column(Text)
     mail_from: Mapped[str | None] = mapped_column(String(320))
+    # The lockout watch: on or off; seconds between polls (None: BLINK_LOCKOUT_POLL_SECONDS);
+    # an address for a digest of locked users (None: no digest).
+    lockout_watch: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    lockout_poll_seconds: Mapped[int | None] = mapped_column(Integer)
+    lockout_alert_email: Mapped[str | None] = mapped_column(String(320))
+    # An email to the user after every reset or unlock (NIST SP 800-63B-4 notices).
+    reset_notices: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Days before a password expires to text a reminder, e.g. "7,3,1"; None: off.
+    expiry_reminder_days: Mapped[str | None] = mapped_column(String(32))
 
     users: Mapped[list[User]] = relationship(back_populates="client")
 
@@ -195,6 +204,9 @@ class User(Base):
     )
     language: Mapped[str | None] = mapped_column(String(8))
     sms_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The number bound before the current one was unbound (Reset User), kept only until
+    # the next binding has told it so (an SMS), then cleared.
+    previous_phone: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -547,3 +559,67 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class LockoutEvent(Base):
+    """One lockout of a user's account, from the watch's first sight of it to its end.
+
+    At most one open event per user: the watch texts the user once per event, and a
+    lockout that ends (timed out, unlocked by an admin or by the user) closes it; the
+    next lockout is a new event. ``kind`` is "lockout", or "blocked_ip" for Entra ID
+    sign-ins blocked from a malicious address (never offered UNLOCK).
+    """
+
+    __tablename__ = "lockout_events"
+    __table_args__ = (
+        Index(
+            "uq_lockout_events_one_open_per_user",
+            "user_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+        Index("ix_lockout_events_client_detected", "client_id", "detected_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), default="lockout")
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # as the directory says
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notice: Mapped[str | None] = mapped_column(String(32))  # sent, opted_out, throttled, ...
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class LockoutWatch(Base):
+    """The lockout watch's state per client: when it last polled, and how that went."""
+
+    __tablename__ = "lockout_watch"
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    # When the scheduler last queued a poll, and when a poll last finished.
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Entra ID: the sign-in log is read from here on (the previous poll's start).
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str | None] = mapped_column(String(16))  # ok, failing, off
+    detail: Mapped[str | None] = mapped_column(String(300))  # why, in plain words
+    digest_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ExpiryReminder(Base):
+    """A password-expiry reminder texted: one per user, expiry date and days before."""
+
+    __tablename__ = "expiry_reminders"
+    __table_args__ = (UniqueConstraint("user_id", "expires_at", "days_before"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    days_before: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

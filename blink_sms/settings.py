@@ -67,6 +67,10 @@ class Settings:
     max_body_chars: int = 1_600
     # Calls per minute allowed to each REST API key (429 with Retry-After beyond).
     api_requests_per_minute: int = 120
+    # Seconds between the lockout watch's polls of each client (a client may override).
+    lockout_poll_seconds: int = 60
+    # Days an inbound MessageSid is remembered (Twilio's retries come within hours).
+    message_id_retention_days: int = 14
     # The MSP's own look for activation emails and pages; each client may override.
     brand_logo_url: str | None = None
     brand_color: str | None = None
@@ -283,6 +287,8 @@ class _Reader:
             ),
             replies_per_hour=self.integer("REPLIES_PER_HOUR", 10, minimum=1),
             api_requests_per_minute=self.integer("API_REQUESTS_PER_MINUTE", 120, minimum=1),
+            lockout_poll_seconds=self.integer("LOCKOUT_POLL_SECONDS", 60, minimum=15),
+            message_id_retention_days=self.integer("MESSAGE_ID_RETENTION_DAYS", 14, minimum=2),
             brand_logo_url=self.url("BRAND_LOGO_URL", ("https",), None),
             brand_color=self.color("BRAND_COLOR"),
             brand_support_email=self.raw("BRAND_SUPPORT_EMAIL"),

@@ -56,10 +56,15 @@ OPTIONS = {
     "password_length": "One-time password length",
     "resets_per_hour": "Resets per user per hour",
     "resets_per_day": "Resets per user per day",
+    "lockout_poll_seconds": "Lockout watch: seconds between polls",
+    "lockout_alert_email": "Lockout digest to",
+    "expiry_reminder_days": "Password-expiry reminders (days before)",
 }
 FLAGS = {
     "unlock_on_reset": "Unlock the account on every reset",
     "must_change_at_next_logon": "Users must change the one-time password at next sign-in",
+    "lockout_watch": "Watch for lockouts and text the user (reply UNLOCK or RESET)",
+    "reset_notices": "Email the user after every reset or unlock",
 }
 MAX_INPUT = 400
 

@@ -175,6 +175,11 @@ def test(slug: str) -> None:
 @click.option("--resets-per-hour", type=int)
 @click.option("--resets-per-day", type=int)
 @click.option("--password-length", type=int)
+@click.option("--lockout-watch/--no-lockout-watch", default=None, help="Text users when locked.")
+@click.option("--lockout-poll-seconds", help="Seconds between lockout polls ('' for default).")
+@click.option("--lockout-alert-email", help="Email a digest of locked users here ('' for none).")
+@click.option("--reset-notices/--no-reset-notices", default=None, help="Email after resets.")
+@click.option("--expiry-reminders", help="Days before expiry to text, e.g. 7,3,1 ('' for off).")
 @with_app
 def edit(
     slug: str,
@@ -186,6 +191,11 @@ def edit(
     resets_per_hour: int | None,
     resets_per_day: int | None,
     password_length: int | None,
+    lockout_watch: bool | None,
+    lockout_poll_seconds: str | None,
+    lockout_alert_email: str | None,
+    reset_notices: bool | None,
+    expiry_reminders: str | None,
 ) -> None:
     """Change a client's options; only the ones given change."""
     options = {
@@ -199,6 +209,11 @@ def edit(
             ("resets_per_hour", resets_per_hour),
             ("resets_per_day", resets_per_day),
             ("password_length", password_length),
+            ("lockout_watch", lockout_watch),
+            ("lockout_poll_seconds", lockout_poll_seconds),
+            ("lockout_alert_email", lockout_alert_email),
+            ("reset_notices", reset_notices),
+            ("expiry_reminder_days", expiry_reminders),
         )
         if value is not None
     }

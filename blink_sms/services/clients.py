@@ -97,6 +97,47 @@ def _flag(name: str, value: Any) -> bool:
     return value
 
 
+def _poll_seconds(name: str, value: Any) -> int | None:
+    """Seconds between lockout polls; empty: the deployment's BLINK_LOCKOUT_POLL_SECONDS."""
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if not 15 <= number <= 86_400:
+        raise Invalid(name, "must be a whole number of seconds from 15 to 86400, or empty")
+    return number
+
+
+def _email(name: str, value: Any) -> str | None:
+    text = str(value or "").strip()
+    if not text:
+        return None
+    if len(text) > 320 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
+        raise Invalid(name, "must be an email address, or empty")
+    return text
+
+
+def _reminder_days(name: str, value: Any) -> str | None:
+    """Days before a password expires to remind, "7,3,1" (normalised, largest first)."""
+    text = str(value or "").replace(" ", "")
+    if not text:
+        return None
+    parts = text.split(",")
+    if not all(part.isdigit() for part in parts):
+        raise Invalid(name, "days separated by commas, e.g. 7,3,1 (empty: no reminders)")
+    days = sorted({int(part) for part in parts}, reverse=True)
+    if len(days) > 5 or not all(1 <= day <= 60 for day in days):
+        raise Invalid(name, "at most 5 days, each from 1 to 60")
+    return ",".join(str(day) for day in days)
+
+
+def reminder_days(client: Client) -> list[int]:
+    """The days before expiry a client's users are reminded on (none: reminders off)."""
+    return [int(day) for day in (client.expiry_reminder_days or "").split(",") if day]
+
+
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "name": lambda n, v: _text(n, v, 200, "give the organisation's name"),
     "support_contact": lambda n, v: _text(n, v, 200, "say whom users should call"),
@@ -106,6 +147,11 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "messaging_service_sid": _service_sid,
     "unlock_on_reset": _flag,
     "must_change_at_next_logon": _flag,
+    "lockout_watch": _flag,
+    "lockout_poll_seconds": _poll_seconds,
+    "lockout_alert_email": _email,
+    "reset_notices": _flag,
+    "expiry_reminder_days": _reminder_days,
     **dict.fromkeys(_INT_LIMITS, _number),
 }
 OPTIONS = frozenset(_CHECKS)

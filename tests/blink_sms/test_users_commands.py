@@ -206,6 +206,14 @@ def test_clients_edit_disable_and_remove_from_the_command_line(run: Run, databas
     assert "changed name, resets_per_hour" in edited.output
     bad = run("clients", "edit", "contoso", "--sender", "call me")
     assert bad.exit_code == 1 and "sender_number: must be a phone number" in bad.output
+    watched = run("clients", "edit", "contoso", "--no-lockout-watch", "--expiry-reminders",
+                  "1,7", "--lockout-alert-email", "it@contoso.example")  # fmt: skip
+    assert watched.exit_code == 0, watched.output
+    assert rows(database_url, "SELECT lockout_watch, expiry_reminder_days FROM clients") == [
+        (False, "7,1")
+    ]
+    too_many = run("clients", "edit", "contoso", "--expiry-reminders", "90")
+    assert too_many.exit_code == 1 and "each from 1 to 60" in too_many.output
     assert run("clients", "disable", "contoso").output.endswith("contoso: disabled\n")
     assert run("clients", "disable", "contoso").output.endswith("contoso: already disabled\n")
     refused = run("users", "import", "--client", "contoso", "--all")

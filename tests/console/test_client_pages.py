@@ -327,6 +327,9 @@ def test_options_are_saved_and_a_bad_one_comes_back_with_what_was_typed(
         "resets_per_hour": "3",
         "resets_per_day": "10",
         "unlock_on_reset": "on",
+        "lockout_watch": "on",
+        "reset_notices": "on",
+        "expiry_reminder_days": "3, 7,1",
     }
     bad = owner.post("/admin/clients/contoso/settings", {**options, "resets_per_hour": "500"})
     assert bad.status_code == 400
@@ -349,7 +352,9 @@ def test_options_are_saved_and_a_bad_one_comes_back_with_what_was_typed(
         "support_contact",
         "password_length",
         "must_change_at_next_logon",
+        "expiry_reminder_days",
     }
+    assert client.expiry_reminder_days == "7,3,1"  # normalised, largest first
 
 
 def test_secrets_never_appear_in_any_page(owner: Console, services: Blink, world: World) -> None:
