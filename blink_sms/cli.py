@@ -138,7 +138,7 @@ def upgrade() -> None:
 def demo(port: int, host: str, data_dir: str | None) -> None:
     """Start a self-contained demo: sandbox directory, SMS printed, phone simulator."""
     from .db import upgrade as run_upgrade
-    from .demo.seed import seed
+    from .demo.seed import api_key, seed
 
     started = time.perf_counter()
     folder = data_dir or tempfile.mkdtemp(prefix="blink-sms-demo-")
@@ -157,6 +157,7 @@ def demo(port: int, host: str, data_dir: str | None) -> None:
     app = _app(settings)
     with app.app_context():
         seed(os.path.join(folder, "sandbox-directory.sqlite"))
+        key = api_key()
     from .scheduler import start_in_thread
 
     start_in_thread(app.extensions["blink_sms"])
@@ -164,6 +165,10 @@ def demo(port: int, host: str, data_dir: str | None) -> None:
         f"Blink SMS demo ready in {time.perf_counter() - started:.1f} s: "
         f"open http://{host}:{port}/demo/phone, or the admin console at /admin/"
         f"  (data in {folder}; Ctrl+C to stop)"
+    )
+    click.echo(
+        f"REST API (docs at http://{host}:{port}/api/v1/docs):  curl -H "
+        f"'Authorization: Bearer {key}' http://{host}:{port}/api/v1/clients"
     )
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 

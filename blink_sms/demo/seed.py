@@ -15,6 +15,7 @@ from directory_adapters.sandbox import SandboxDirectory
 from ..actors import Actor, Role
 from ..context import blink
 from ..models import Admin, Client, User, UserStatus
+from ..services import api_keys
 from ..services.clients import create_client
 
 # The demo's own pages act as the MSP owner (audited as "demo").
@@ -63,6 +64,13 @@ def seed(directory_path: str) -> Client:
             session.add(Admin(email=DEMO_OWNER_EMAIL, name="Demo MSP owner", role=Role.MSP_OWNER))
             session.commit()
     return client
+
+
+def api_key() -> str:
+    """A read-write MSP key for trying the REST API, made at each start (shown once)."""
+    with blink().db.session() as session:
+        _, key = api_keys.create_key(session, DEMO, name="demo", client=None, writes=True)
+    return key
 
 
 def _seed_client(

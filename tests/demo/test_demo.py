@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from blink_sms.app import create_app
 from blink_sms.context import blink
 from blink_sms.db import upgrade
-from blink_sms.demo.seed import PEOPLE, seed
+from blink_sms.demo.seed import PEOPLE, api_key, seed
 from blink_sms.demo.views import STRANGER
 from blink_sms.messaging.sms import ConsoleSender
 
@@ -194,3 +194,11 @@ def test_it_is_not_there_when_sms_are_really_sent(tmp_path: Path) -> None:
     browser = app.test_client()
     assert browser.get("/demo/phone").status_code == 404
     assert browser.post("/demo/phone/send", data={"body": "reset"}).status_code == 404
+
+
+def test_the_demo_key_reaches_the_rest_api(demo_app: Flask, browser: FlaskClient) -> None:
+    with demo_app.app_context():
+        key = api_key()
+    answer = browser.get("/api/v1/clients", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200
+    assert {c["slug"] for c in answer.get_json()["items"]} == {"demo", "fabrikam"}
