@@ -20,6 +20,7 @@ def init_app(app: Flask) -> None:
         docs,
         reports,
         users,
+        webhooks,
     )
     from .blueprint import bp, init_errors
 

@@ -238,6 +238,54 @@ class Changed(BaseModel):
     changed: bool = Field(description="False when the object was in that state already.")
 
 
+# --- webhooks -------------------------------------------------------------------------------
+
+
+class WebhookIn(Strict):
+    url: str = Field(max_length=500, description="https:// (plain http only to localhost).")
+    client: str | None = Field(None, max_length=64, description="A client's slug; none: all.")
+    events: list[str] = Field(
+        default_factory=list, max_length=10, description="Event types; empty: every event."
+    )
+    description: str = Field("", max_length=200)
+
+
+class Delivery(BaseModel):
+    event: str
+    status: str = Field(description="pending, delivered or failed.")
+    attempts: int
+    last_status: int | None = Field(description="The receiver's last HTTP status.")
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    client: str | None = Field(description="The client's slug; null: every client's events.")
+    events: list[str] = Field(description="Event types; empty: every event.")
+    description: str
+    disabled: bool
+    created_at: datetime
+    last_delivery: Delivery | None
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="The signing secret (whsec_…): shown this once only.")
+
+
+class WebhookQuery(Strict):
+    client: str | None = Field(None, max_length=64, description="Only this client's own.")
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookOut]
+
+
+class TestQueued(BaseModel):
+    event_id: str = Field(description="The test event's id (its Blink-Delivery header).")
+
+
 # --- audit --------------------------------------------------------------------------------
 
 

@@ -38,7 +38,7 @@ from .schemas import (
 )
 
 TAG = "users"
-USER = "/clients/<slug>/users/<int(max=2147483647):user_id>"
+USER = "/clients/<slug>/users/<int:user_id>"
 ACTION_ERRORS = {**ERRORS, "HTTP_409": Problem}
 
 

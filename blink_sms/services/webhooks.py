@@ -198,6 +198,18 @@ def list_endpoints(session: Session, actor: Actor, *, client: Client | None = No
     return [Listed(endpoint, last.get(endpoint.id)) for endpoint in endpoints]
 
 
+def get_endpoint(session: Session, actor: Actor, endpoint_id: Any) -> Listed:
+    """One endpoint the actor may see and manage, with its most recent delivery."""
+    row = _endpoint(session, actor, endpoint_id)
+    last = session.execute(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == row.id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return Listed(row, last)
+
+
 def remove_endpoint(session: Session, actor: Actor, endpoint_id: Any) -> WebhookEndpoint:
     """Remove an endpoint and whatever was still to be sent to it. Commits."""
     row = _endpoint(session, actor, endpoint_id)

@@ -22,8 +22,10 @@ from hypothesis import HealthCheck, given
 from schemathesis import GenerationMode, checks
 from sqlalchemy import select
 
+from blink_sms.actors import COMMAND_LINE
 from blink_sms.context import Blink
 from blink_sms.models import AuditEvent, UserStatus
+from blink_sms.services import webhooks
 from blink_sms.settings import Settings
 from tests.conftest import ACCOUNT_SID, World
 from tests.support.fake_twilio import FakeTwilio
@@ -83,6 +85,10 @@ def test_every_operation_answers_as_documented_and_never_fails(
 ) -> None:
     alice = world.person("alice", "+14155550123")
     world.person("bob", None, status=UserStatus.PENDING)
+    with services.db.session() as session:
+        hook, _ = webhooks.create_endpoint(
+            session, services.secrets, COMMAND_LINE, url="https://psa.example/hook"
+        )
     # The key goes in through the document's security scheme: negative cases may leave it
     # out, and must then be refused.
     config = schemathesis.Config.from_dict({"auth": {"openapi": {"bearer": {"bearer": msp.key}}}})
@@ -90,7 +96,7 @@ def test_every_operation_answers_as_documented_and_never_fails(
     failures: list[str] = []
     operations = 0
     # Alice is acted on for real: erase her last, disable her after the resets.
-    last = {"/erase": 2, "/disable": 1}
+    last = {"/erase": 2, "/disable": 1, "{webhook_id}": 1}
     found = [result.ok() for result in schema.get_all_operations()]
     found.sort(
         key=lambda op: max((n for end, n in last.items() if op.path.endswith(end)), default=0)
@@ -98,7 +104,7 @@ def test_every_operation_answers_as_documented_and_never_fails(
     for operation in found:
         operations += 1
         params = {p.name for p in operation.path_parameters}
-        real = {"slug": "contoso", "user_id": alice.user.id}
+        real = {"slug": "contoso", "user_id": alice.user.id, "webhook_id": hook.id}
         fixed = {name: real[name] for name in params}
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             for path_parameters in ({}, fixed) if fixed else ({},):

@@ -39,6 +39,12 @@ def test_onboard_import_invite_enroll_reset_audit_and_report_through_the_api(
     directory.add_user("andrew", "Andrew Fuller", email="andrew@northwind.example", mobile=None,
                        password="Old!Pass456")  # fmt: skip
 
+    # The PSA registers where events go; the secret comes once.
+    hook = msp.post("/api/v1/webhooks", json={"url": "https://psa.example/blink", "client": None})
+    assert hook.status_code == 201 and hook.get_json()["secret"].startswith("whsec_")
+    listed = msp.get("/api/v1/webhooks").get_json()["items"]
+    assert [h["url"] for h in listed] == ["https://psa.example/blink"] and "secret" not in listed[0]
+
     # Onboard.
     made = msp.post(
         "/api/v1/clients",
@@ -100,6 +106,10 @@ def test_onboard_import_invite_enroll_reset_audit_and_report_through_the_api(
     assert len(rows) == len(events) + 1  # a header, then the same events
     page = msp.get("/api/v1/audit-events?client=northwind&action=reset.*").get_json()
     assert [e["action"] for e in page["items"]] == ["reset.completed", "reset.requested"]
+
+    # The reset went out to the PSA too (the outbox; the scheduler sends it).
+    mine = msp.get(f"/api/v1/webhooks/{hook.get_json()['id']}").get_json()
+    assert mine["last_delivery"]["event"] == "reset.completed"
 
     # This month's report.
     month = f"{utcnow():%Y-%m}"

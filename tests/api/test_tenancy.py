@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from blink_sms.actors import COMMAND_LINE
 from blink_sms.context import Blink
 from blink_sms.models import AuditEvent, UserStatus
+from blink_sms.services import webhooks
 from tests.conftest import World
 
 from .conftest import Api, MakeKey
@@ -29,7 +31,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("patch", "/api/v1/clients/{slug}"): {"name": "Renamed"},
     ("post", "/api/v1/clients/{slug}/imports"): {"everyone": True},
+    ("post", "/api/v1/webhooks"): {"url": "https://psa.example/hook"},
 }
+# Reads that need more than a read key: webhook addresses can hold the receiver's token.
+MANAGERS_ONLY = {"/api/v1/webhooks", "/api/v1/webhooks/{webhook_id}"}
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -40,8 +45,12 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
     ]
 
 
-def url(path: str, *, slug: str, user_id: int) -> str:
-    return path.replace("{slug}", slug).replace("{user_id}", str(user_id))
+def url(path: str, *, slug: str, user_id: int, webhook_id: int = 0) -> str:
+    return (
+        path.replace("{slug}", slug)
+        .replace("{user_id}", str(user_id))
+        .replace("{webhook_id}", str(webhook_id))
+    )
 
 
 def body_for(method: str, path: str, operation: dict[str, Any]) -> dict[str, Any] | None:
@@ -58,12 +67,27 @@ def document(http: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def two_clients(world: World) -> dict[str, Any]:
-    """Contoso (A) with its user, Fabrikam (B) with its own."""
+def two_clients(world: World, services: Blink) -> dict[str, Any]:
+    """Contoso (A) with its user and webhook endpoint, Fabrikam (B) with its own."""
     fabrikam = world.another_client("fabrikam")
     mine = world.person("ann", "+14155550101", status=UserStatus.ACTIVE)
     theirs = world.person("ben", "+14155550102", status=UserStatus.ACTIVE, client=fabrikam)
-    return {"a": world.client, "b": fabrikam, "a_user": mine.user.id, "b_user": theirs.user.id}
+    hooks = {}
+    with services.db.session() as session:
+        for name, client in (("a", world.client), ("b", fabrikam)):
+            row, _ = webhooks.create_endpoint(
+                session, services.secrets, COMMAND_LINE,
+                url=f"https://psa.{client.slug}.example/hook", client=client,
+            )  # fmt: skip
+            hooks[name] = row.id
+    return {
+        "a": world.client,
+        "b": fabrikam,
+        "a_user": mine.user.id,
+        "b_user": theirs.user.id,
+        "a_hook": hooks["a"],
+        "b_hook": hooks["b"],
+    }
 
 
 def send(key: Api, method: str, target: str, body: dict[str, Any] | None) -> Any:
@@ -77,11 +101,14 @@ def test_a_key_of_client_a_gets_404_for_every_object_of_client_b(
     keys = [api_key(client=a, writes=True, name="rw"), api_key(client=a, writes=False, name="ro")]
     checked = 0
     for method, path, operation in operations(document):
-        if "{slug}" not in path:
+        if "{slug}" not in path and "{webhook_id}" not in path:
             continue
         body = body_for(method, path, operation)
-        targets = [url(path, slug=b.slug, user_id=two_clients["b_user"])]
-        if "{user_id}" in path:  # A's client with B's user is just as unknown
+        theirs = {"user_id": two_clients["b_user"], "webhook_id": two_clients["b_hook"]}
+        targets = [url(path, slug=b.slug, **theirs)]
+        if "{webhook_id}" in path:
+            targets.append(url(path, slug="", user_id=0, webhook_id=987654))
+        elif "{user_id}" in path:  # A's client with B's user is just as unknown
             targets.append(url(path, slug=a.slug, user_id=two_clients["b_user"]))
             targets.append(url(path, slug=a.slug, user_id=987654))
         else:
@@ -92,7 +119,11 @@ def test_a_key_of_client_a_gets_404_for_every_object_of_client_b(
                 assert answer.status_code == 404, (method, target, answer.get_data(as_text=True))
                 assert answer.get_json()["detail"].startswith("no such")
                 checked += 1
-    assert checked >= 4 * len([p for _, p, _ in operations(document) if "{slug}" in p])
+    addressed = [p for _, p, _ in operations(document) if "{slug}" in p or "{webhook_id}" in p]
+    assert checked >= 4 * len(addressed)
+    # Objects named in a body are scoped too.
+    hook = {"url": "https://psa.example/hook", "client": b.slug}
+    assert keys[0].post("/api/v1/webhooks", json=hook).status_code == 404
     # Filters that name a client are scoped too.
     for method, path, operation in operations(document):
         names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
@@ -125,14 +156,15 @@ def test_a_read_only_key_gets_403_for_every_action(
     a = two_clients["a"]
     reader = api_key(client=a if scope == "client" else None, writes=False)
     actions = 0
+    mine = {"user_id": two_clients["a_user"], "webhook_id": two_clients["a_hook"]}
     for method, path, operation in operations(document):
+        target = url(path, slug=a.slug, **mine)
         if method == "get":
-            target = url(path, slug=a.slug, user_id=two_clients["a_user"])
-            assert reader.get(target).status_code == 200, target
+            expected = 403 if path in MANAGERS_ONLY else 200
+            assert reader.get(target).status_code == expected, target
             continue
         if scope == "client" and path == "/api/v1/clients":
             continue  # a client's key cannot see that clients can be created: 404 above
-        target = url(path, slug=a.slug, user_id=two_clients["a_user"])
         answer = send(reader, method, target, body_for(method, path, operation))
         assert answer.status_code == 403, (method, target, answer.get_data(as_text=True))
         actions += 1
