@@ -5,7 +5,8 @@ texts have their own gettext domain, ``web``, in the same ``translations/`` fold
 Templates call ``_("Hello {name}", name=...)``: the English text is the msgid and
 ``str.format`` fills it in after translation. To refresh the catalogs, write a
 mapping file ``web.cfg`` listing ``[python: blink_sms/services/invitations.py]``,
-``[python: enrollment/**.py]``, ``[jinja2: blink_sms/messaging/templates/**.html]``,
+``[python: blink_sms/services/notices.py]``, ``[python: enrollment/**.py]``,
+``[jinja2: blink_sms/messaging/templates/**.html]``,
 ``[jinja2: blink_sms/messaging/templates/**.txt]`` and
 ``[jinja2: enrollment/templates/**.html]``, then, from the repository root::
 

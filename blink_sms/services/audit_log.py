@@ -43,6 +43,10 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "unlock.completed": "account unlocked",
         "unlock.failed": "unlock failed",
         "request.requeued": "request queued again (its worker was gone)",
+        "notice.reset_sent": "user emailed: password reset",
+        "notice.reset_failed": "email to the user about a reset failed",
+        "notice.unlock_sent": "user emailed: account unlocked",
+        "notice.unlock_failed": "email to the user about an unlock failed",
         "sms.opted_out": "user stopped texts (STOP)",
         "sms.opted_in": "user allowed texts again (START)",
     },
@@ -73,6 +77,8 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "enrollment.locked": "activation locked: too many wrong codes",
         "enrollment.phone_bound": "phone bound: user active",
         "notice.phone_bound_sent": "welcome notice sent",
+        "notice.phone_changed_sent": "old phone texted: the number was changed",
+        "notice.phone_changed_not_sent": "old phone not texted about the change",
     },
     "Clients": {
         "client.created": "client added",
@@ -90,6 +96,7 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "msp.branding_changed": "MSP branding changed",
         "msp.settings_changed": "MSP settings changed",
         "audit.pruned": "old audit events deleted (retention)",
+        "retention.pruned": "old requests, texts and activation links deleted (retention)",
     },
     "Admins": {
         "admin.created": "admin account created",
@@ -127,6 +134,7 @@ PROBLEMS = frozenset(
         "enrollment.code_rejected",
         "enrollment.locked",
         "request.requeued",
+        "notice.phone_changed_not_sent",
     }
 )
 OUTCOMES = {"problem": "went wrong", "ok": "went right"}

@@ -47,6 +47,7 @@ from ..models import (
 )
 from . import audit, throttle
 from .invitations import EMAIL_QUEUE, is_open, send_phone_bound_email, token_hash
+from .notices import text_previous_phone
 from .outbound import deliver, send_sms
 from .reset_job import error_code_of
 from .resets import language_of
@@ -409,6 +410,7 @@ def _bind(
     session.commit()
     log.info("phone bound", user_id=user.id)
     _welcome(app, session, user, invitation.id)
+    text_previous_phone(app, session, user)  # the number Reset User unbound, if another
     return Bound(user.id)
 
 

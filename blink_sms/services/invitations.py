@@ -173,7 +173,8 @@ def reset_user(app: Blink, session: Session, actor: Actor, user: User) -> Invita
             user_id=user.id,
             phone=mask_phone(user.phone),
         )
-        user.phone = None
+        # Kept until the next binding has told it so (notices.text_previous_phone).
+        user.previous_phone, user.phone = user.phone, None
     return _create_and_send(app, session, user, actor=actor, reason="reset_user")
 
 

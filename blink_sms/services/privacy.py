@@ -96,8 +96,8 @@ def _row(obj: object, names: Iterable[str]) -> dict[str, Any]:
 
 
 USER_FIELDS = (
-    "id", "directory_id", "username", "display_name", "email", "phone", "status",
-    "language", "sms_opted_out", "created_at", "updated_at",
+    "id", "directory_id", "username", "display_name", "email", "phone", "previous_phone",
+    "status", "language", "sms_opted_out", "created_at", "updated_at",
 )  # fmt: skip
 INVITATION_FIELDS = (
     "id", "actor", "created_at", "expires_at", "email_status", "email_error",
@@ -259,7 +259,7 @@ def erase_user(session: Session, actor: Actor, user: User) -> None:
         ).scalars()
     )
     typed = [row.phone for row in invitations] + [row.phone for row in codes]
-    phones = {phone for phone in (user.phone, *typed) if phone}
+    phones = {phone for phone in (user.phone, user.previous_phone, *typed) if phone}
     emails = {user.email} if user.email else set()
     scrub = _Scrubber(
         name,
@@ -303,7 +303,7 @@ def erase_user(session: Session, actor: Actor, user: User) -> None:
         if code.ended_at is None:
             code.ended_at, code.outcome = now, "erased"
     user.username = user.display_name = name
-    user.email = user.phone = user.language = None
+    user.email = user.phone = user.previous_phone = user.language = None
     user.directory_id = f"erased:{user.id}"
     user.status = UserStatus.DISABLED
     audit.record(

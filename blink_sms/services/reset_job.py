@@ -117,6 +117,8 @@ def _run(app: Blink, work: Work, policy: RetryPolicy) -> None:
         settled = _settle(app, work) if work.attempt > 1 else None
         if settled is not None:
             _finish(app, work, settled)  # a failed one keeps the error code it had
+            if settled is RequestStatus.DONE:
+                _queue_notice(app, work)
             return
         if work.attempt > policy.attempts:
             # Every attempt was used by workers that died: give up, politely.
@@ -158,7 +160,16 @@ def _run(app: Blink, work: Work, policy: RetryPolicy) -> None:
     except (DirectoryError, SmsError) as err:
         _after_failure(app, work, err, policy)
         return
+    _queue_notice(app, work)
     log.info("request completed", kind=work.kind.value)
+
+
+def _queue_notice(app: Blink, work: Work) -> None:
+    """The completion is committed: queue the user's notice email (never fails the reset)."""
+    # Imported here: notices reads users through resets, which imports this module.
+    from .notices import queue_reset_notice
+
+    queue_reset_notice(app, work.request_id)
 
 
 def _reset_and_text(app: Blink, work: Work, directory: DirectoryAdapter) -> None:
