@@ -287,8 +287,9 @@ class OutboundMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sid: Mapped[str | None] = mapped_column(String(34), unique=True)
+    # Indexed: a request's texts are looked up by it, and unlinked when it is pruned.
     request_id: Mapped[int | None] = mapped_column(
-        ForeignKey("reset_requests.id", ondelete="SET NULL")
+        ForeignKey("reset_requests.id", ondelete="SET NULL"), index=True
     )
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     purpose: Mapped[str] = mapped_column(String(32))
