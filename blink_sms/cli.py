@@ -258,6 +258,8 @@ def _register() -> None:
     from .commands.audit import audit
     from .commands.branding import branding
     from .commands.clients import clients
+    from .commands.lockouts import lockouts
+    from .commands.reminders import reminders_group
     from .commands.reports import reports
     from .commands.secrets import secrets as secrets_
     from .commands.settings import settings_group
@@ -268,11 +270,13 @@ def _register() -> None:
     cli.add_command(api_keys_group)
     cli.add_command(audit)
     cli.add_command(clients)
+    cli.add_command(lockouts)
     cli.add_command(users)
     cli.add_command(branding)
     cli.add_command(secrets_)
     cli.add_command(settings_group)
     cli.add_command(reports)
+    cli.add_command(reminders_group)
     cli.add_command(webhooks_group)
 
 

@@ -14,6 +14,8 @@ web process. Each task is a function of the services, run every so many seconds:
   than the MSP's retention period (400 days by default) are deleted.
 - ``webhooks``: :class:`blink_sms.services.webhook_sender.Sender` claims due outbound event
   webhooks and sends them on threads of its own (the tick never waits for a receiver).
+- ``lockout-watch``: :func:`blink_sms.services.lockout_watch.enqueue_due`, every 5 s:
+  one lockout poll on each due client's own queue.
 
 Later periodic work (lockout polls, reminders, pruning) is added to :func:`tasks`.
 
@@ -90,6 +92,8 @@ def move_due_queue_retries(app: Blink) -> int:
 
 
 def tasks(app: Blink) -> list[Periodic]:
+    from .services.expiry_reminders import DailyReminders
+    from .services.lockout_watch import enqueue_due
     from .services.reset_job import sweep
     from .services.retention import prune
     from .services.webhook_sender import Sender
@@ -99,6 +103,8 @@ def tasks(app: Blink) -> list[Periodic]:
         Periodic("queued-retries", 1.0, move_due_queue_retries),
         Periodic("retention", 3600, prune),
         Periodic("webhooks", 2.0, Sender()),
+        Periodic("lockout-watch", 5.0, enqueue_due),
+        Periodic("expiry-reminders", 3600, DailyReminders()),
     ]
 
 

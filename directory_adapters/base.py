@@ -23,8 +23,10 @@ LIST_OUS = "list_ous"  # list_ous(), and list_users(ou=...) on what it lists
 # password_policy() reads the directory's own policy (S105: a capability, not a password)
 PASSWORD_POLICY = "password_policy"  # noqa: S105
 DIAGNOSE = "diagnose"  # diagnose(kind, settings) explains, step by step, what is wrong
+# password_expiries() says whose password expires soon (S105: a capability, not a password)
+PASSWORD_EXPIRY = "password_expiry"  # noqa: S105
 CAPABILITY_NAMES: frozenset[str] = frozenset(
-    {UNLOCK, LOCKOUT_QUERY, LIST_GROUPS, LIST_OUS, PASSWORD_POLICY, DIAGNOSE}
+    {UNLOCK, LOCKOUT_QUERY, LIST_GROUPS, LIST_OUS, PASSWORD_POLICY, DIAGNOSE, PASSWORD_EXPIRY}
 )
 
 
@@ -49,6 +51,21 @@ class LockoutState:
 
 
 @dataclass(frozen=True)
+class Lockout:
+    """A locked-out account as a lockout poll (``lockouts``) sees it.
+
+    ``locked_at`` is when the lockout began, as the directory says (aware UTC; ``None``
+    if it does not say). ``kind`` is "lockout" (too many bad passwords: an unlock or a
+    new password ends it) or "blocked_ip" (Entra ID refused sign-ins from an address
+    with malicious activity: a new password is the remedy to offer, never an unlock).
+    """
+
+    user: DirectoryUser
+    locked_at: datetime | None = None
+    kind: Literal["lockout", "blocked_ip"] = "lockout"
+
+
+@dataclass(frozen=True)
 class PasswordPolicy:
     """What a new password must satisfy: minimum length, and 3 of 4 character classes."""
 
@@ -69,6 +86,14 @@ class DirectoryGroup:
     name: str
     path: str | None = None
     kind: Literal["group", "ou"] = "group"
+
+
+@dataclass(frozen=True)
+class PasswordExpiry:
+    """When a user's password expires (``password_expiries``): an aware UTC datetime."""
+
+    user: DirectoryUser
+    expires_at: datetime
 
 
 class Finding(Protocol):
@@ -126,6 +151,13 @@ class DirectoryAdapter(Protocol):
     def locked_out_users(self) -> list[DirectoryUser]:
         """Every locked-out user in scope, in one query."""
 
+    def lockouts(self, since: datetime | None = None) -> list[Lockout]:
+        """Every account in scope that is locked out now, one entry per user, in one
+        (paged) query, never one per user. Directories that keep the state (Active
+        Directory, the sandbox) ignore ``since``; Entra ID reads its sign-in logs from
+        ``since`` (the caller's cursor: the previous poll's start), or at least its
+        lockout window, so that no lockout between two polls is missed."""
+
     def password_policy(self) -> PasswordPolicy:
         """The policy a new password must satisfy."""
 
@@ -141,3 +173,9 @@ class DirectoryAdapter(Protocol):
     def count_users(self, *, group: str | None = None, ou: str | None = None) -> int:
         """How many users ``list_users`` with the same arguments would give (an import's
         preview); ``ConfigurationError`` for an unknown group, as ``list_users``."""
+
+    def password_expiries(self, until: datetime) -> list[PasswordExpiry]:
+        """The enabled users in scope whose password has not expired yet and expires
+        before ``until``, in one (paged) query, never one per user. Passwords that never
+        expire (by policy or by a flag on the account) and passwords that must be changed
+        at next logon are left out."""

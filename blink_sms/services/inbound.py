@@ -27,6 +27,7 @@ from ..messaging.i18n import format_wait, normalize_language, translate
 from ..models import (
     Client,
     InboundMessage,
+    LockoutEvent,
     RequestKind,
     RequestOrigin,
     User,
@@ -170,6 +171,17 @@ def _unknown_sender(
     return Reply(translate(normalize_language(keyword.language), texts.UNKNOWN_SENDER))
 
 
+def _origin(session: Session, user_id: int) -> RequestOrigin:
+    """LOCKOUT when the text answers a lockout notice (the user's lockout is still open),
+    else SMS. Both count toward the user's limits alike."""
+    open_lockout = session.execute(
+        select(LockoutEvent.id).where(
+            LockoutEvent.user_id == user_id, LockoutEvent.ended_at.is_(None)
+        )
+    ).first()
+    return RequestOrigin.LOCKOUT if open_lockout is not None else RequestOrigin.SMS
+
+
 def _set_opt_out(session: Session, sender: Sender, message: InboundSms, *, opted_out: bool) -> None:
     target = sender.target
     session.execute(update(User).where(User.id == target.user_id).values(sms_opted_out=opted_out))
@@ -212,7 +224,7 @@ def _known_sender(
             session,
             target,
             kind=kind,
-            origin=RequestOrigin.SMS,
+            origin=_origin(session, target.user_id),
             actor=f"sms:user:{target.user_id}",
             inbound_sid=message.sid,
             reply_from=message.to,

@@ -64,6 +64,9 @@ PURPOSES: dict[str, str] = {
     "disabled": "service disabled notices",
     "verification": "enrollment codes",
     "welcome": "welcome texts",
+    "lockout_notice": "lockout notices",
+    "expiry_reminder": "password-expiry reminders",
+    "phone_changed": "notices to a replaced number",
 }
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")

@@ -15,6 +15,7 @@ from ..context import Blink
 from ..liveness import queue_health
 from ..models import Client, RequestStatus, ResetRequest, User, UserStatus, utcnow
 from . import scope
+from .lockout_watch import WatchState, watch_states
 
 # Error codes that mean the directory itself did not answer or refused the service account.
 DIRECTORY_TROUBLE = frozenset(
@@ -33,6 +34,7 @@ class ClientHealth:
     directory_error: str | None = None
     worker: str = ""  # "" without Redis (jobs run in the web process)
     worker_ok: bool = True
+    lockout_watch: WatchState | None = None
 
     @property
     def pending(self) -> int:
@@ -83,6 +85,8 @@ def client_health(
             entry.failures_today[code or "unknown"] += count
     _last_directory_outcome(session, health, now)
     _workers(app, health)
+    for client_id, state in watch_states(session, clients).items():
+        health[client_id].lockout_watch = state
     return list(health.values())
 
 

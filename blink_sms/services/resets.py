@@ -68,6 +68,11 @@ HOUR_AGO = bindparam("hour_ago", type_=UTCDateTime())
 DAY_AGO = bindparam("day_ago", type_=UTCDateTime())
 
 
+# Requests a user texted: RESET or UNLOCK, on its own or answering a lockout notice. The
+# per-user limits count them together.
+TEXTED = (RequestOrigin.SMS, RequestOrigin.LOCKOUT)
+
+
 def recent_request_columns(user_id: Any) -> tuple[Any, Any, Any]:
     """Scalar subqueries: oldest pending request, SMS requests in the last hour and day.
 
@@ -79,7 +84,7 @@ def recent_request_columns(user_id: Any) -> tuple[Any, Any, Any]:
         .where(mine, ResetRequest.status.in_(PENDING_STATUSES))
         .scalar_subquery()
     )
-    by_sms = (mine, ResetRequest.origin == RequestOrigin.SMS)
+    by_sms = (mine, ResetRequest.origin.in_(TEXTED))
     last_hour = (
         select(func.count()).where(*by_sms, ResetRequest.created_at >= HOUR_AGO).scalar_subquery()
     )
@@ -136,7 +141,7 @@ def _limit_wait(
         select(ResetRequest.created_at)
         .where(
             ResetRequest.user_id == user_id,
-            ResetRequest.origin == RequestOrigin.SMS,
+            ResetRequest.origin.in_(TEXTED),
             ResetRequest.created_at >= now - window,
         )
         .order_by(ResetRequest.created_at)
@@ -223,7 +228,7 @@ def request_reset(
         if now - recent.pending_since < STALE_AFTER:
             return AlreadyPending()
         _fail_stale(session, target, now)
-    if origin is RequestOrigin.SMS:
+    if origin in TEXTED:
         for window, limit, count in (
             (DAY, target.resets_per_day, recent.last_day),
             (HOUR, target.resets_per_hour, recent.last_hour),

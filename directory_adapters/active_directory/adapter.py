@@ -16,7 +16,14 @@ from typing import Any
 from ldap3 import MODIFY_REPLACE
 from ldap3.utils.conv import escape_filter_chars
 
-from ..base import DirectoryGroup, DirectoryUser, LockoutState, PasswordPolicy
+from ..base import (
+    DirectoryGroup,
+    DirectoryUser,
+    Lockout,
+    LockoutState,
+    PasswordExpiry,
+    PasswordPolicy,
+)
 from ..errors import ConfigurationError, OperationRefused, PasswordRejected, UserNotFound
 from .browse import browse, search_bases
 from .connection import Ldap, Session
@@ -24,8 +31,11 @@ from .facts import DomainFacts, load_facts
 from .ldap_errors import RESET_PASSWORD, RIGHT_FOR_ATTRIBUTE, result_error, scrub
 from .settings import ADSettings
 from .values import (
+    BIT_AND,
     DOMAIN_PASSWORD_COMPLEX,
+    EXPIRY_COMPUTED,
     IN_CHAIN,
+    NEVER_EXPIRES,
     UF_ACCOUNTDISABLE,
     UF_DONT_EXPIRE_PASSWD,
     UF_LOCKOUT,
@@ -35,6 +45,7 @@ from .values import (
     Entry,
     encode_password,
     filetime,
+    filetime_ticks,
     name_in_password,
     norm_dn,
 )
@@ -361,17 +372,26 @@ class ActiveDirectory:
         return self.ldap.run(state)
 
     def locked_out_users(self) -> list[DirectoryUser]:
-        """Every locked-out user in scope, in one (paged) search: ``lockoutTime>=1``, then
-        the computed lockout bit (``lockoutTime`` stays set after a lockout expires)."""
+        """Every locked-out user in scope, in one (paged) search (see :meth:`lockouts`)."""
+        return [lockout.user for lockout in self.lockouts()]
 
-        def locked(session: Session) -> list[DirectoryUser]:
+    def lockouts(self, since: datetime | None = None) -> list[Lockout]:
+        """Every locked-out user in scope with when the lockout began, in one (paged)
+        search: ``lockoutTime>=1``, then the computed lockout bit, since ``lockoutTime``
+        stays set after a lockout expires. The DC computes that bit with the lockout
+        duration that applies to the user: a fine-grained password policy's
+        (``msDS-LockoutDuration`` of its ``msDS-ResultantPSO``) where one applies, the
+        domain's otherwise. ``since`` is not needed: the directory keeps the state."""
+
+        def locked(session: Session) -> list[Lockout]:
             facts = self.facts(session)
             search_filter = f"(&{USER_FILTER}(lockoutTime>=1))"
-            return [
-                self._user(entry, facts)
-                for entry in session.paged(self.settings.base_dn, search_filter, USER_READ)
-                if self._locked_at(entry) is not None and facts.in_scope(entry)
-            ]
+            found: list[Lockout] = []
+            for entry in session.paged(self.settings.base_dn, search_filter, USER_READ):
+                locked_at = self._locked_at(entry)
+                if locked_at is not None and facts.in_scope(entry):
+                    found.append(Lockout(self._user(entry, facts), locked_at))
+            return found
 
         return self.ldap.run(locked)
 
@@ -387,3 +407,38 @@ class ActiveDirectory:
             )
 
         return self.ldap.run(policy)
+
+    # -- password expiry ---------------------------------------------------------------------
+
+    def password_expiries(self, until: datetime) -> list[PasswordExpiry]:
+        """Users in scope whose password expires after now and before ``until``, soonest
+        first: one paged search per search base (one, unless the scopes are several OUs).
+
+        The DC computes each expiry (``msDS-UserPasswordExpiryTimeComputed``) from
+        ``pwdLastSet``, the domain's ``maxPwdAge`` and the fine-grained policy (PSO) that
+        applies to the user, so the adapter reads no policy itself. The filter leaves out
+        disabled accounts, "password never expires" (0x10000) and passwords that must be
+        changed at next logon (``pwdLastSet=0``); a computed 0 or 0x7FFFFFFFFFFFFFFF
+        (a domain or PSO whose passwords never expire) is left out too.
+        """
+        earliest, latest = filetime_ticks(datetime.now(UTC)), filetime_ticks(until)
+        search_filter = (
+            f"(&{USER_FILTER}(pwdLastSet>=1)"
+            f"(!(userAccountControl:{BIT_AND}:={UF_ACCOUNTDISABLE}))"
+            f"(!(userAccountControl:{BIT_AND}:={UF_DONT_EXPIRE_PASSWD})))"
+        )
+
+        def expiring(session: Session) -> list[PasswordExpiry]:
+            facts = self.facts(session)
+            found: dict[str, PasswordExpiry] = {}
+            for base in search_bases(self.settings, facts):
+                for entry in session.paged(base, search_filter, (*USER_READ, EXPIRY_COMPUTED)):
+                    ticks = entry.number(EXPIRY_COMPUTED)
+                    if ticks == NEVER_EXPIRES or not earliest < ticks < latest:
+                        continue
+                    if facts.in_scope(entry):
+                        expiry = PasswordExpiry(self._user(entry, facts), filetime(ticks))
+                        found.setdefault(norm_dn(entry.dn), expiry)
+            return sorted(found.values(), key=lambda e: (e.expires_at, e.user.username.casefold()))
+
+        return self.ldap.run(expiring)

@@ -23,6 +23,10 @@ UF_ACCOUNTDISABLE = 0x2
 UF_LOCKOUT = 0x10  # in msDS-User-Account-Control-Computed
 UF_DONT_EXPIRE_PASSWD = 0x10000
 DOMAIN_PASSWORD_COMPLEX = 0x1  # in pwdProperties
+# Constructed by the DC from pwdLastSet, the domain's maxPwdAge and any fine-grained policy
+# (PSO); readable in paged subtree searches (Windows Server 2008 and later, Samba 4).
+EXPIRY_COMPUTED = "msDS-UserPasswordExpiryTimeComputed"
+NEVER_EXPIRES = 0x7FFFFFFFFFFFFFFF  # its value when the password never expires
 USER_ATTRIBUTES = ("sAMAccountName", "userPrincipalName", "mail")
 
 # Protected accounts: members (directly or nested) of these groups, the built-in
@@ -83,6 +87,11 @@ def sid_text(raw: bytes) -> str:
 def filetime(value: int) -> datetime:
     """An AD timestamp (100 ns ticks since 1601) as an aware UTC datetime."""
     return _FILETIME_EPOCH + timedelta(microseconds=value // 10)
+
+
+def filetime_ticks(moment: datetime) -> int:
+    """An aware datetime as an AD timestamp (the inverse of :func:`filetime`)."""
+    return (moment - _FILETIME_EPOCH) // timedelta(microseconds=1) * 10
 
 
 def encode_password(password: str) -> bytes:

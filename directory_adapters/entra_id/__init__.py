@@ -32,7 +32,8 @@ reads the token's ``roles`` claim and says which are missing: ``User.Read.All``;
 ``GroupMember.Read.All`` (users of a group); ``User-PasswordProfile.ReadWrite.All``
 (set passwords; Microsoft also documents a directory role for the app, such as User
 Administrator); ``RoleManagement.Read.Directory`` (privileged users in lists);
-``AuditLog.Read.All`` and an Entra ID P1/P2 licence (lockout watch).
+``AuditLog.Read.All`` and an Entra ID P1/P2 licence (lockout watch); ``Domain.Read.All``
+(the domains' password validity period, for password-expiry reminders).
 
 Where Entra ID differs from the Protocol:
 
@@ -47,7 +48,8 @@ Where Entra ID differs from the Protocol:
 * group names are searched by Graph's ``$search``, which matches words that start with
   the text, not any part of a name (:func:`.lookups.find_groups`);
 * lockouts are read from the sign-in logs (error 50053) since the last poll; a
-  lockout counts until the window passes or the password changes after it.
+  lockout counts until the window passes or the password changes after it. A 50053
+  for a sign-in blocked from a malicious address is a lockout of kind "blocked_ip".
 
 The parts: :mod:`.settings` parses these and declares them for forms (``SCHEMA``,
 ``CAPABILITIES``); :mod:`.graph` is the one way to Graph (one session, timeouts, msal's

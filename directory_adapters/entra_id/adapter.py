@@ -16,7 +16,14 @@ from typing import Any
 
 import requests
 
-from ..base import DirectoryGroup, DirectoryUser, LockoutState, PasswordPolicy
+from ..base import (
+    DirectoryGroup,
+    DirectoryUser,
+    Lockout,
+    LockoutState,
+    PasswordExpiry,
+    PasswordPolicy,
+)
 from ..errors import (
     DirectoryError,
     OperationNotSupported,
@@ -35,7 +42,7 @@ from .lookups import (
     roles_of,
     users_by_ids,
 )
-from .permissions import READ_GROUPS, READ_SIGN_INS, READ_USERS, SET_PASSWORDS
+from .permissions import READ_DOMAINS, READ_GROUPS, READ_SIGN_INS, READ_USERS, SET_PASSWORDS
 from .settings import GUID, EntraSettings
 
 # Graph filters these two only as advanced queries (ConsistencyLevel: eventual + $count).
@@ -43,6 +50,10 @@ _ADVANCED_ATTRIBUTES = frozenset({"onPremisesSamAccountName", "employeeId"})
 _USER_FIELDS = ("id", "userPrincipalName", "displayName", "mail", "mobilePhone",
                 "accountEnabled", "onPremisesSyncEnabled")  # fmt: skip
 LOCKED_OUT_ERROR = 50053  # AADSTS50053: account locked (smart lockout)
+# What a password's expiry is computed from (see password_expiries).
+_EXPIRY_FIELDS = ("userType", "lastPasswordChangeDateTime", "passwordPolicies")
+_DEFAULT_VALIDITY_DAYS = 90  # what Entra ID applies when a domain sets no period
+_NEVER_EXPIRES_DAYS = 2147483647  # a domain's validity period when passwords never expire
 _MAX_LOOKBACK = timedelta(days=1)
 
 
@@ -274,28 +285,110 @@ class EntraIdDirectory:
         """Users with a lockout (50053) in the sign-in logs since the last poll (and at
         least the window), whose password has not changed since."""
         now = self._clock()
-        window_start = now - timedelta(minutes=self.settings.lockout_window_minutes)
         with self._lock:
-            since = max(min(self._last_poll or now, window_start), now - _MAX_LOOKBACK)
-        query = f"status/errorCode eq {LOCKED_OUT_ERROR} and createdDateTime ge {_iso(since)}"
+            since = self._last_poll
+        lockouts = self.lockouts(since)
+        with self._lock:
+            self._last_poll = now
+        return [lockout.user for lockout in lockouts]
+
+    def lockouts(self, since: datetime | None = None) -> list[Lockout]:
+        """Users with a 50053 in the sign-in logs since ``since`` and at least the lockout
+        window (``lockout_window_minutes``; at most a day back), whose password has not
+        changed since their latest one; by username. One paged query of the logs, then
+        the users by id (15 a query).
+
+        ``locked_at`` is the user's latest 50053. ``kind`` is "blocked_ip" when every one
+        of them was a sign-in blocked because it came from an address with malicious
+        activity (the log's failure reason or details say so), "lockout" otherwise.
+        Without AuditLog.Read.All or a P1/P2 licence: ``PermissionDenied`` or
+        ``OperationNotSupported``, and ``lockout_watch_off`` says why.
+        """
+        now = self._clock()
+        window_start = now - timedelta(minutes=self.settings.lockout_window_minutes)
+        start = max(min(since or now, window_start), now - _MAX_LOOKBACK)
+        query = f"status/errorCode eq {LOCKED_OUT_ERROR} and createdDateTime ge {_iso(start)}"
         latest: dict[str, datetime] = {}
+        locked_out: set[str] = set()  # users with a 50053 that was not a blocked address
         for event in self._sign_ins({"$filter": query, "$top": "1000"}, every_page=True):
             uid, when = str(event.get("userId") or ""), _graph_time(event.get("createdDateTime"))
-            if GUID.match(uid) and when is not None and (uid not in latest or when > latest[uid]):
+            if not GUID.match(uid) or when is None:
+                continue
+            if uid not in latest or when > latest[uid]:
                 latest[uid] = when
-        users = [
-            self._user(raw)
+            if not _from_malicious_address(event):
+                locked_out.add(uid)
+        found = [
+            Lockout(
+                self._user(raw),
+                latest[raw["id"]],
+                "lockout" if raw["id"] in locked_out else "blocked_ip",
+            )
             for raw in users_by_ids(self.graph, sorted(latest), self._fields)
             if not self._ended(raw, latest[raw["id"]])
         ]
         with self._lock:
-            self._last_poll = now
-            self._resets = {k: v for k, v in self._resets.items() if v >= since}
-        return sorted(users, key=lambda user: user.username.casefold())
+            self._resets = {k: v for k, v in self._resets.items() if v >= now - _MAX_LOOKBACK}
+        return sorted(found, key=lambda lockout: lockout.user.username.casefold())
 
     def password_policy(self) -> PasswordPolicy:
         """Entra ID's rules for cloud users: 8 to 256 characters, 3 of 4 kinds."""
         return PasswordPolicy(min_length=8, complexity=True)
+
+    def password_expiries(self, until: datetime) -> list[PasswordExpiry]:
+        """Enabled cloud users whose password expires after now and before ``until``,
+        soonest first: one query of the domains, then one paged query of the users.
+
+        A password expires ``passwordValidityPeriodInDays`` (of the domain of the user's
+        UPN; 90 when Graph gives none) after ``lastPasswordChangeDateTime``. Left out: a
+        domain whose passwords never expire (2147483647) or whose sign-ins are federated,
+        users whose ``passwordPolicies`` hold ``DisablePasswordExpiration``, users
+        synchronised from on-premises AD (their password expires there), guests, and
+        disabled accounts. Needs Domain.Read.All besides User.Read.All.
+        """
+        now = self._clock()
+        validity = self._password_validity()
+        if not validity:  # no domain's passwords expire: no need to read the users
+            return []
+        fields = ",".join((self._fields, *_EXPIRY_FIELDS))
+        rows = flatten(
+            self.graph.pages(
+                "/users", params={"$select": fields, "$top": "999"}, permission=READ_USERS[0]
+            )
+        )
+        due = [
+            (row, expires_at)
+            for row in rows
+            if (expires_at := _password_expiry(row, validity)) is not None
+            and now < expires_at < until
+        ]
+        # Role holders are looked up for the whole list at once, and only when needed.
+        needed = due and self.settings.refuse_privileged
+        privileged = privileged_ids(self.graph) if needed else set()
+        found = [
+            PasswordExpiry(self._user(row, privileged=row["id"] in privileged), expires_at)
+            for row, expires_at in due
+        ]
+        return sorted(found, key=lambda e: (e.expires_at, e.user.username.casefold()))
+
+    def _password_validity(self) -> dict[str, int]:
+        """Days a password lasts, by domain name (casefolded), for each managed domain whose
+        passwords expire."""
+        rows = flatten(
+            self.graph.pages(
+                "/domains",
+                params={"$select": "id,authenticationType,passwordValidityPeriodInDays"},
+                permission=READ_DOMAINS[0],
+            )
+        )
+        days: dict[str, int] = {}
+        for row in rows:
+            value = row.get("passwordValidityPeriodInDays")
+            value = _DEFAULT_VALIDITY_DAYS if value is None else value
+            managed = str(row.get("authenticationType") or "Managed") == "Managed"
+            if managed and isinstance(value, int) and 0 < value < _NEVER_EXPIRES_DAYS:
+                days[str(row.get("id") or "").casefold()] = value
+        return days
 
     # -- Graph helpers ---------------------------------------------------------------
 
@@ -379,9 +472,38 @@ class EntraIdDirectory:
         )
 
 
+def _password_expiry(row: Json, validity: Mapping[str, int]) -> datetime | None:
+    """When a user's password expires (see ``password_expiries``), ``None`` for never."""
+    policies = {p.strip().casefold() for p in str(row.get("passwordPolicies") or "").split(",")}
+    if (
+        row.get("accountEnabled") is False
+        or row.get("onPremisesSyncEnabled")
+        or row.get("userType") == "Guest"
+        or "disablepasswordexpiration" in policies
+    ):
+        return None
+    domain = str(row.get("userPrincipalName") or "").rpartition("@")[2].casefold()
+    days = validity.get(domain)
+    changed = _graph_time(row.get("lastPasswordChangeDateTime"))
+    if days is None or changed is None:
+        return None
+    try:
+        return changed + timedelta(days=days)
+    except OverflowError:  # beyond the year 9999: as good as never
+        return None
+
+
 def _iso(moment: datetime) -> str:
     """A Graph $filter DateTimeOffset literal (UTC, no quotes)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _from_malicious_address(event: Json) -> bool:
+    """Whether a 50053 sign-in was blocked for its address ("Sign-in was blocked because
+    it came from an IP address with malicious activity"), not for bad passwords."""
+    status = event.get("status") or {}
+    text = f"{status.get('failureReason') or ''} {status.get('additionalDetails') or ''}"
+    return "malicious" in text.casefold()
 
 
 def _changed_since(raw: Json, moment: datetime) -> bool:

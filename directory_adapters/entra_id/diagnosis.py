@@ -13,6 +13,7 @@ from .adapter import EntraIdDirectory
 from .graph import Json
 from .permissions import (
     PASSWORD_ROLES,
+    READ_DOMAINS,
     READ_GROUPS,
     READ_ROLES,
     READ_SIGN_INS,
@@ -89,6 +90,12 @@ def _needs(refuse_privileged: bool) -> list[_Need]:
             "problem" if refuse_privileged else "warning",
         ),
         _Need("lockout watch", READ_SIGN_INS, "read sign-in logs for lockouts", "warning"),
+        _Need(
+            "expiry reminders",
+            READ_DOMAINS,
+            "read the domains' password validity period for expiry reminders",
+            "warning",
+        ),
     ]
 
 

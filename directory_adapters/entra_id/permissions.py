@@ -16,6 +16,8 @@ SET_PASSWORDS = ("User-PasswordProfile.ReadWrite.All", "User.ReadWrite.All",
 READ_ROLES = ("RoleManagement.Read.Directory", "RoleManagement.ReadWrite.Directory",
               "Directory.Read.All", "Directory.ReadWrite.All")  # fmt: skip
 READ_SIGN_INS = ("AuditLog.Read.All",)
+READ_DOMAINS = ("Domain.Read.All", "Domain.ReadWrite.All", "Directory.Read.All",
+                "Directory.ReadWrite.All")  # fmt: skip
 # Directory roles (template ids, as in the token's "wids") that can reset passwords.
 PASSWORD_ROLES = {
     "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",

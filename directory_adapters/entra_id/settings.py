@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..base import DIAGNOSE, LIST_GROUPS, LOCKOUT_QUERY
+from ..base import DIAGNOSE, LIST_GROUPS, LOCKOUT_QUERY, PASSWORD_EXPIRY
 from ..errors import ConfigurationError
 from ..schema import Field, SettingsSchema
 
@@ -180,4 +180,4 @@ SCHEMA = SettingsSchema(
 
 # No unlock (smart lockout ends by itself or with a reset), no OUs, and a fixed password
 # rule (Entra ID's for cloud users) rather than one read from the tenant.
-CAPABILITIES: frozenset[str] = frozenset({LOCKOUT_QUERY, LIST_GROUPS, DIAGNOSE})
+CAPABILITIES: frozenset[str] = frozenset({LOCKOUT_QUERY, LIST_GROUPS, DIAGNOSE, PASSWORD_EXPIRY})

@@ -5,15 +5,22 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from ..base import DirectoryGroup, DirectoryUser, LockoutState, PasswordPolicy
+from ..base import (
+    DirectoryGroup,
+    DirectoryUser,
+    Lockout,
+    LockoutState,
+    PasswordExpiry,
+    PasswordPolicy,
+)
 from ..errors import ConfigurationError, OperationRefused, PasswordRejected, UserNotFound
 from .controls import SandboxControls
 from .passwords import HASH_COST, hash_password, password_problem
 from .settings import SandboxSettings
-from .store import key, user_of
+from .store import key, stored_time, user_of
 
 # Members of a group and of every group nested in it; UNION stops on cycles.
 _SCOPE = """
@@ -194,6 +201,8 @@ class SandboxDirectory(SandboxControls):
                 " locked_at = CASE WHEN ? THEN NULL ELSE locked_at END WHERE id = ?",
                 (hashed, must_change, unlock, row["id"]),
             )
+            # The expiry was the old password's (see ``set_password_expiry``).
+            conn.execute("DELETE FROM password_expiries WHERE user_id = ?", (row["id"],))
 
     def unlock(self, user_id: str) -> None:
         """Clear a lockout and the bad-password count; the password is untouched."""
@@ -227,7 +236,33 @@ class SandboxDirectory(SandboxControls):
             ).fetchall()
         return [user_of(row) for row in rows]
 
+    def lockouts(self, since: datetime | None = None) -> list[Lockout]:
+        """Every locked-out user with when the lockout began, in one query (``since``
+        is not needed: the file keeps the state)."""
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT * FROM users WHERE locked_at IS NOT NULL ORDER BY username_key"
+            ).fetchall()
+        return [Lockout(user_of(row), datetime.fromisoformat(row["locked_at"])) for row in rows]
+
     def password_policy(self) -> PasswordPolicy:
         """The policy this sandbox applies to new passwords."""
         with self._transaction():
             return self.policy
+
+    def password_expiries(self, until: datetime) -> list[PasswordExpiry]:
+        """Enabled users whose password expires after now and before ``until`` (as set by
+        ``set_password_expiry``), soonest first, in one query."""
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT u.*, e.expires_at AS password_expires_at"
+                " FROM password_expiries AS e JOIN users AS u ON u.id = e.user_id"
+                " WHERE e.expires_at > ? AND e.expires_at < ?"
+                " AND NOT u.disabled AND NOT u.must_change"
+                " ORDER BY e.expires_at, u.username_key",
+                (stored_time(datetime.now(UTC)), stored_time(until)),
+            ).fetchall()
+        return [
+            PasswordExpiry(user_of(row), datetime.fromisoformat(row["password_expires_at"]))
+            for row in rows
+        ]

@@ -20,7 +20,7 @@ from .passwords import (
     password_problem,
     verify_password,
 )
-from .store import SandboxFile, key, user_of
+from .store import SandboxFile, key, stored_time, user_of
 
 
 class SandboxControls(SandboxFile):
@@ -128,6 +128,24 @@ class SandboxControls(SandboxFile):
                 "UPDATE users SET password_hash = ?, must_change = 0 WHERE id = ?",
                 (hash_password(new_password, self.hash_cost), row["id"]),
             )
+            # The expiry was the old password's: the new one never expires unless set.
+            conn.execute("DELETE FROM password_expiries WHERE user_id = ?", (row["id"],))
+
+    def set_password_expiry(self, username: str, expires_at: datetime | None) -> None:
+        """Make ``username``'s current password expire at ``expires_at`` (aware), or never
+        (``None``). A new password (``set_password``, ``change_password``) drops it, as a
+        new password starts a new life in a real directory. ``UserNotFound`` if unknown."""
+        with self._transaction(guarded=False) as conn:
+            row = self._row_for_sign_in(conn, username)
+            if row is None:
+                raise UserNotFound("no user with that username in the sandbox directory")
+            if expires_at is None:
+                conn.execute("DELETE FROM password_expiries WHERE user_id = ?", (row["id"],))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO password_expiries (user_id, expires_at) VALUES (?, ?)",
+                    (row["id"], stored_time(expires_at)),
+                )
 
     def set_outage(self, failures: int | None = None) -> None:
         """Make Protocol calls raise ``DirectoryUnavailable``: the next ``failures``

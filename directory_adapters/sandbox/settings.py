@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..base import LIST_GROUPS, LIST_OUS, LOCKOUT_QUERY, PASSWORD_POLICY, UNLOCK
+from ..base import LIST_GROUPS, LIST_OUS, LOCKOUT_QUERY, PASSWORD_EXPIRY, PASSWORD_POLICY, UNLOCK
 from ..errors import ConfigurationError
 from ..schema import Field, SettingsSchema
 from .passwords import HASH_COST
@@ -33,7 +33,7 @@ SCHEMA = SettingsSchema(
 )  # fmt: skip
 
 CAPABILITIES: frozenset[str] = frozenset(
-    {UNLOCK, LOCKOUT_QUERY, LIST_GROUPS, LIST_OUS, PASSWORD_POLICY}
+    {UNLOCK, LOCKOUT_QUERY, LIST_GROUPS, LIST_OUS, PASSWORD_POLICY, PASSWORD_EXPIRY}
 )
 
 

@@ -11,6 +11,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from ..base import DirectoryUser, PasswordPolicy
 from ..errors import ConfigurationError, DirectoryUnavailable, UserNotFound
@@ -40,6 +41,13 @@ CREATE TABLE IF NOT EXISTS group_groups (
     child_key TEXT NOT NULL REFERENCES groups (key),
     parent_key TEXT NOT NULL REFERENCES groups (key), PRIMARY KEY (child_key, parent_key)
 );
+-- When a password expires, as ISO 8601 UTC with microseconds (so text order is time
+-- order); a user without a row has a password that never expires. A table of its own, so
+-- files made before it existed gain it when opened.
+CREATE TABLE IF NOT EXISTS password_expiries (
+    user_id TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    expires_at TEXT NOT NULL
+);
 -- outage: 0 none, N > 0 the next N Protocol calls fail, -1 until cleared.
 CREATE TABLE IF NOT EXISTS sandbox_state (
     id INTEGER PRIMARY KEY CHECK (id = 1), outage INTEGER NOT NULL DEFAULT 0
@@ -52,6 +60,13 @@ COMMIT;
 def key(value: str) -> str:
     """The casefolded form stored in the ``*_key`` columns."""
     return value.strip().casefold()
+
+
+def stored_time(moment: datetime) -> str:
+    """An aware datetime as ``password_expiries.expires_at`` holds it (fixed width, UTC)."""
+    if moment.tzinfo is None:
+        raise ValueError("a naive datetime has no place in the sandbox: give a time zone")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def user_of(row: sqlite3.Row) -> DirectoryUser:

@@ -13,6 +13,7 @@ from requests import PreparedRequest
 
 from .model import (
     GRAPH_CONTENT_TYPE,
+    READ_DOMAINS,
     READ_GROUPS,
     READ_ROLES,
     READ_USERS,
@@ -117,6 +118,7 @@ class GraphApi(Resources, SignIns):
             ("GET", "directoryRoles"): self._list_roles,
             ("GET", "directoryRoles", "{id}", "members"): self._role_members,
             ("GET", "auditLogs", "signIns"): self._sign_ins,
+            ("GET", "domains"): self._list_domains,
         }
         handler = handlers.get(shape)
         if handler is None:
@@ -180,3 +182,8 @@ class GraphApi(Resources, SignIns):
             raise self._not_found(key)
         rows = [self._typed(member) for member in role.members]
         return 200, self._collection("directoryObjects", rows, {}, call.path)
+
+    def _list_domains(self, call: GraphCall, _: str, roles: frozenset[str]) -> tuple[int, Json]:
+        self._need(roles, READ_DOMAINS)
+        rows = [domain.resource() for domain in self.domains.values()]
+        return 200, self._collection("domains", rows, call.query, call.path)

@@ -26,6 +26,7 @@ FULL_PERMISSIONS = frozenset(
         "User-PasswordProfile.ReadWrite.All",
         "RoleManagement.Read.Directory",
         "AuditLog.Read.All",
+        "Domain.Read.All",
     }
 )
 ROLE_TEMPLATES = {
@@ -52,6 +53,10 @@ READ_GROUPS = READ_USERS - {"User.Read.All", "User.ReadWrite.All"} | {
     "Group.ReadWrite.All",
 }
 READ_ROLES = {"RoleManagement.Read.Directory", "RoleManagement.ReadWrite.Directory"} | {
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+}
+READ_DOMAINS = {"Domain.Read.All", "Domain.ReadWrite.All"} | {
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 }
@@ -112,6 +117,7 @@ class FakeUser:
     failed_sign_ins: int = 0
     locked_until: datetime | None = None
     last_password_change: datetime = field(default_factory=_now)
+    password_policies: str | None = None  # e.g. "DisablePasswordExpiration"
 
     def resource(self) -> Json:
         nickname = self.user_principal_name.split("@")[0]
@@ -134,6 +140,7 @@ class FakeUser:
             "onPremisesSamAccountName": self.on_premises_sam_account_name,
             "employeeId": self.employee_id,
             "lastPasswordChangeDateTime": graph_seconds(self.last_password_change),
+            "passwordPolicies": self.password_policies,
             "userType": "Member",
         }
 
@@ -156,6 +163,32 @@ class FakeGroup:
             "mailNickname": self.display_name.replace(" ", ""),
             "securityEnabled": True,
             "isAssignableToRole": self.is_assignable_to_role,
+        }
+
+
+@dataclass
+class FakeDomain:
+    """A domain of the tenant with its password expiry policy (2147483647: never)."""
+
+    id: str
+    password_validity_days: int | None = 2147483647
+    federated: bool = False
+    is_default: bool = False
+
+    def resource(self) -> Json:
+        return {
+            "id": self.id,
+            "authenticationType": "Federated" if self.federated else "Managed",
+            "availabilityStatus": None,
+            "isAdminManaged": True,
+            "isDefault": self.is_default,
+            "isInitial": self.id.endswith(".onmicrosoft.com"),
+            "isRoot": True,
+            "isVerified": True,
+            "passwordNotificationWindowInDays": 14,
+            "passwordValidityPeriodInDays": self.password_validity_days,
+            "supportedServices": ["Email", "OfficeCommunicationsOnline"],
+            "state": None,
         }
 
 

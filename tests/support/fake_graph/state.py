@@ -14,6 +14,7 @@ from .model import (
     GRAPH,
     ROLE_TEMPLATES,
     Failure,
+    FakeDomain,
     FakeGroup,
     FakeRole,
     FakeUser,
@@ -61,6 +62,8 @@ class TenantState:
         self.users: dict[str, FakeUser] = {}
         self.groups: dict[str, FakeGroup] = {}
         self.roles: dict[str, FakeRole] = {}
+        # The initial domain, whose passwords never expire until a test sets a period.
+        self.domains: dict[str, FakeDomain] = {domain: FakeDomain(domain, is_default=True)}
         self.sign_in_log: list[Json] = []
         self.failures: list[Failure] = []
         self.token_failures: list[tuple[int, str, int, str]] = []
