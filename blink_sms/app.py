@@ -9,7 +9,7 @@ from flask import Flask, Response, request
 
 from . import logging as blink_logging
 from .context import EXTENSION, Blink
-from .crypto import SecretBox
+from .crypto import SecretBox, session_key
 from .db import Database
 from .messaging.email import build_email_sender
 from .messaging.sms import ConsoleSender, SmsSender, TwilioSender
@@ -59,9 +59,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     blink_logging.configure(log_format=settings.log_format, level=settings.log_level)
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=settings.secret_key,
-        # Session cookies signed under a previous key stay valid across a key change.
-        SECRET_KEY_FALLBACKS=list(settings.secret_key_previous),
+        # A key of its own for cookies and CSRF tokens (crypto.session_key). Those signed
+        # under a previous key stay valid across a key change.
+        SECRET_KEY=session_key(settings.secret_key),
+        SECRET_KEY_FALLBACKS=[session_key(key) for key in settings.secret_key_previous],
         MAX_CONTENT_LENGTH=64 * 1024,
         MAX_FORM_MEMORY_SIZE=64 * 1024,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -82,6 +83,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if settings.production:
+            # Production is https only (BLINK_PUBLIC_URL): a browser that saw this once uses
+            # only https here for a year, even when a link or a network says http://.
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
         return response
 
     from . import health

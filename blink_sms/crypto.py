@@ -2,7 +2,10 @@
 
 Directory credentials are stored encrypted with Fernet (AES-128-CBC + HMAC-SHA256)
 under a key derived from ``BLINK_SECRET_KEY`` by HKDF, so the database alone
-reveals nothing. Phone numbers in logs and throttle keys are keyed hashes.
+reveals nothing. Phone numbers in logs and throttle keys, and enrollment codes, are
+keyed hashes. Each purpose has its own key, derived by HKDF with the purpose as its
+``info``: secrets at rest, keyed hashes, and the signature of session cookies and CSRF
+tokens (:func:`session_key`); ``BLINK_SECRET_KEY`` itself is never used as a key.
 
 Changing the secret key must not lose what was stored under the old one: the old
 keys stay readable (``BLINK_SECRET_KEY_PREVIOUS``) until ``blink-sms secrets rotate``
@@ -39,6 +42,13 @@ class SecretBoxError(Exception):
     (or the stored value is damaged). ``str()`` is one line fit to show an operator."""
 
 
+# The purposes (HKDF's info). Renaming one changes its key: what was stored under it
+# (encrypted settings, code hashes, session cookies) would no longer be recognised.
+SECRETS_AT_REST = b"blink-sms:secrets"
+KEYED_HASHES = b"blink-sms:hashes"
+SESSIONS = b"blink-sms:sessions"
+
+
 def _derive(secret_key: str, purpose: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
         secret_key.encode("utf-8")
@@ -46,7 +56,15 @@ def _derive(secret_key: str, purpose: bytes) -> bytes:
 
 
 def _fernet(secret_key: str) -> Fernet:
-    return Fernet(base64.urlsafe_b64encode(_derive(secret_key, b"blink-sms:secrets")))
+    return Fernet(base64.urlsafe_b64encode(_derive(secret_key, SECRETS_AT_REST)))
+
+
+def session_key(secret_key: str) -> bytes:
+    """The key Flask signs session cookies (and Flask-WTF its CSRF tokens) with.
+
+    Derived, not ``BLINK_SECRET_KEY`` itself: a signature a browser holds is made with
+    key material that neither encrypts the stored secrets nor keys the hashes."""
+    return _derive(secret_key, SESSIONS)
 
 
 class SecretBox:
@@ -60,7 +78,7 @@ class SecretBox:
         self._current = _fernet(secret_key)
         self._fernet = MultiFernet([self._current, *(_fernet(key) for key in previous)])
         self._wrong_key = WRONG_KEYS if previous else WRONG_KEY
-        self._hash_key = _derive(secret_key, b"blink-sms:hashes")
+        self._hash_key = _derive(secret_key, KEYED_HASHES)
 
     def encrypt_json(self, value: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(value, sort_keys=True).encode()).decode("ascii")

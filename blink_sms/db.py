@@ -13,12 +13,51 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine import ExceptionContext
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_engine(url: str, **options: Any) -> Engine:
+    """An engine whose errors name no values: not the statement's parameters (phone
+    numbers, emails), nor the values PostgreSQL quotes back (see _first_line_only)."""
+    engine = create_engine(url, hide_parameters=True, **options)
+    event.listen(engine, "handle_error", _first_line_only)
+    return engine
+
+
+def _first_line_only(context: ExceptionContext) -> BaseException | None:
+    """Cut a database error's message to its first line.
+
+    PostgreSQL explains a refused row with its values on the next lines ("DETAIL:  Key
+    (phone)=(+31612345678) already exists", "Failing row contains (...)"); the first line
+    names the constraint, which is what a log needs. The driver's own exception is cut
+    too, since a traceback prints it as the cause; its ``diag`` still has the detail.
+    SQLite's messages are one line already. A failure to connect or a lost connection
+    keeps every line: it names hosts, not rows, and its first line alone says little."""
+    error = context.original_exception
+    first, newline, _ = str(error).partition("\n")
+    wrapped = context.sqlalchemy_exception
+    if not newline or context.statement is None or context.is_disconnect:
+        return None
+    if not isinstance(wrapped, DBAPIError):
+        return None
+    error.args = (first,)
+    return DBAPIError.instance(
+        context.statement,
+        context.parameters,
+        error,
+        context.dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=context.is_disconnect,
+        dialect=context.dialect,
+        ismulti=wrapped.ismulti,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: object) -> None:
@@ -45,13 +84,7 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        options: dict[str, Any] = {
-            "pool_pre_ping": not url.startswith("sqlite"),
-            # A database error's text would otherwise carry the statement's parameters
-            # (phone numbers, emails) into logs and tracebacks.
-            "hide_parameters": True,
-        }
-        self.engine: Engine = create_engine(url, **options)
+        self.engine: Engine = build_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)

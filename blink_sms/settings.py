@@ -9,6 +9,7 @@ environment variables win over it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -134,6 +135,21 @@ def _without_password(url: str) -> str:
     return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{location}"
 
 
+def _https_or_loopback(url: str) -> bool:
+    """Whether requests to ``url`` are encrypted, or never leave this machine (a test
+    server, a TLS-terminating egress proxy on loopback)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    host = parts.hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class _Reader:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
@@ -251,6 +267,15 @@ class _Reader:
             account_sid.startswith("AC") and len(account_sid) == 34
         ):
             raise SettingsError("TWILIO_ACCOUNT_SID", "must look like AC followed by 32 characters")
+        twilio_api_base_url = (
+            self.url("TWILIO_API_BASE_URL", ("http", "https"), "https://api.twilio.com") or ""
+        ).rstrip("/")
+        if env == "production" and not _https_or_loopback(twilio_api_base_url):
+            raise SettingsError(
+                "TWILIO_API_BASE_URL",
+                "must be an https:// URL in production: the Twilio auth token and every"
+                " one-time password go to it (http:// only to 127.0.0.1, ::1 or localhost)",
+            )
         sms_backend = self.choice("SMS_BACKEND", SMS_BACKENDS, "twilio")
         if env == "production" and sms_backend == "console":
             raise SettingsError("SMS_BACKEND", "console only prints messages; not for production")
@@ -266,9 +291,7 @@ class _Reader:
             public_url=public_url.rstrip("/"),
             twilio_account_sid=account_sid,
             twilio_auth_token=self.raw("TWILIO_AUTH_TOKEN"),
-            twilio_api_base_url=(
-                self.url("TWILIO_API_BASE_URL", ("http", "https"), "https://api.twilio.com") or ""
-            ).rstrip("/"),
+            twilio_api_base_url=twilio_api_base_url,
             twilio_messaging_service_sid=self.raw("TWILIO_MESSAGING_SERVICE_SID"),
             sms_backend=sms_backend,
             smtp_url=self.url("SMTP_URL", ("smtp", "smtps"), None),

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
 
+from blink_sms.db import build_engine
 from blink_sms.models import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")
 assert url, "blink_sms.db.alembic_config sets sqlalchemy.url"
 
-engine = create_engine(url)
+engine = build_engine(url)
 with engine.connect() as connection:
     context.configure(
         connection=connection,
