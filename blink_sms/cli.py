@@ -261,6 +261,7 @@ def _register() -> None:
     from .commands.lockouts import lockouts
     from .commands.reminders import reminders_group
     from .commands.reports import reports
+    from .commands.sandbox import sandbox
     from .commands.secrets import secrets as secrets_
     from .commands.settings import settings_group
     from .commands.users import users
@@ -278,6 +279,7 @@ def _register() -> None:
     cli.add_command(reports)
     cli.add_command(reminders_group)
     cli.add_command(webhooks_group)
+    cli.add_command(sandbox)
 
 
 _register()
