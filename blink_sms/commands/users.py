@@ -7,12 +7,14 @@ actor, print. The rules (who may, what is audited) are in the services.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import click
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from directory_adapters import DirectoryError
@@ -25,6 +27,8 @@ from ..services import invitations, privacy, scope
 from ..services import users as users_service
 from ..services.user_details import describe_status
 from .base import refusals, with_app
+
+FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _client(session: Session, slug: str) -> Client:
@@ -41,6 +45,17 @@ def _user(session: Session, client: Client, identifier: str) -> User:
         raise click.ClickException(
             f"no single user {identifier!r} in {client.slug} (username, email or directory id)"
         ) from None
+
+
+def _progress(verb: str) -> Callable[[list[User]], Iterator[User]]:
+    """Walk a list of users under a progress bar on stderr (drawn only on a terminal)."""
+
+    def track(targets: list[User]) -> Iterator[User]:
+        label = f"{verb} {len(targets)} users"
+        with click.progressbar(targets, label=label, file=sys.stderr) as bar:
+            yield from bar
+
+    return track
 
 
 @contextmanager
@@ -77,14 +92,28 @@ def import_(slug: str, group: str | None, ou: str | None, all_: bool) -> None:
             raise click.ClickException(f"directory: {err.message}") from None
         except SecretBoxError as err:
             raise click.ClickException(f"{slug}: {err}") from None
-        with click.progressbar(length=len(entries), label=f"Importing {len(entries)} users") as bar:
+        # The bar goes to stderr (click draws it only on a terminal): stdout keeps the summary.
+        with click.progressbar(
+            length=len(entries),
+            label=f"Importing {len(entries)} users",
+            file=sys.stderr,
+        ) as bar:
             summary = users_service.import_users(
                 session, ACTOR, client, entries, progress=lambda _: bar.update(1)
             )
+    reasons = [
+        f"{count} {reason}"
+        for count, reason in (
+            (summary.skipped_no_email, "without email"),
+            (summary.skipped_invalid_email, "with an invalid email"),
+            (summary.skipped_disabled, "disabled"),
+            (summary.skipped_protected, "protected"),
+        )
+        if count
+    ]
     click.echo(
         f"{summary.new} new, {summary.updated} updated, {summary.unchanged} unchanged; "
-        f"skipped: {summary.skipped_no_email} without email, "
-        f"{summary.skipped_disabled} disabled, {summary.skipped_protected} protected"
+        f"skipped: {', '.join(reasons) or 'none'}"
     )
     if summary.disabled:
         click.echo(f"now disabled (they can no longer reset): {', '.join(summary.disabled)}")
@@ -108,7 +137,9 @@ def invite(slug: str, identifier: str | None, all_pending: bool) -> None:
         client = _client(session, slug)
         if not identifier:
             with refusals():
-                sent, problems = invitations.invite_pending(app, session, ACTOR, client)
+                sent, problems = invitations.invite_pending(
+                    app, session, ACTOR, client, track=_progress("Inviting")
+                )
             for problem in problems:
                 click.echo(f"not invited: {problem}", err=True)
             click.echo(f"{sent} activation email(s) queued")
@@ -241,23 +272,57 @@ def erase(slug: str, identifier: str, yes: bool) -> None:
 
 @users.command("list")
 @click.option("--client", "slug", required=True, help="Client slug.")
+@click.option("--state", type=click.Choice(users_service.STATES), help="Only users in this state.")
+@click.option("--search", default="", help="Name, username, email or last digits of the phone.")
+@click.option(
+    "--format", "format_", type=click.Choice(["table", "csv", "json"]), default="table",
+    show_default=True,
+)  # fmt: skip
 @with_app
-def list_(slug: str) -> None:
+def list_(slug: str, state: str | None, search: str, format_: str) -> None:
     """List a client's users with their status and masked phone."""
-    with blink().db.session() as session:
+    app = blink()
+    rows: list[users_service.UserRow] = []
+    with app.db.session() as session:
         client = _client(session, slug)
-        rows = (
-            session.execute(select(User).where(User.client_id == client.id).order_by(User.username))
-            .scalars()
-            .all()
+        try:
+            with refusals():
+                while page := users_service.users_after(
+                    app, session, ACTOR, client, search=search, state=state or "",
+                    after_id=rows[-1].user.id if rows else 0, limit=1000,
+                ):  # fmt: skip
+                    rows += page
+        except DirectoryError as err:  # --state locked asks the directory
+            raise click.ClickException(f"directory: {err.message}") from None
+        lines = [
+            {
+                "username": row.user.username,
+                "name": row.user.display_name,
+                "status": str(describe_status(row.user, row.invitation)),
+                "phone": mask_phone(row.user.phone) or "",
+                "email": row.user.email or "",
+            }
+            for row in sorted(rows, key=lambda row: row.user.username)
+        ]
+    if format_ == "json":
+        click.echo(json.dumps(lines, indent=2))
+    elif format_ == "csv":
+        buffer = io.StringIO()
+        out = csv.DictWriter(buffer, fieldnames=["username", "name", "status", "phone", "email"])
+        out.writeheader()
+        # Directory text a spreadsheet would run as a formula is shown as text.
+        out.writerows(
+            {k: "'" + v if k != "phone" and v[:1] in FORMULA else v for k, v in line.items()}
+            for line in lines
         )
-        latest = users_service.latest_invitations(session, client)
-    if not rows:
-        click.echo(f"no users in {slug} yet: import them with 'blink-sms users import'")
-        return
-    click.echo(f"{'USER':<24} {'STATUS':<40} {'PHONE':<16} EMAIL")
-    for user in rows:
-        click.echo(
-            f"{user.username:<24} {describe_status(user, latest.get(user.id))!s:<40} "
-            f"{mask_phone(user.phone) or '-':<16} {user.email or '-'}"
-        )
+        click.echo(buffer.getvalue(), nl=False)
+    elif not lines:
+        found = "no users match" if state or search else "no users"
+        click.echo(f"{found} in {slug}: import them with 'blink-sms users import'")
+    else:
+        click.echo(f"{'USER':<24} {'STATUS':<40} {'PHONE':<16} EMAIL")
+        for line in lines:
+            click.echo(
+                f"{line['username']:<24} {line['status']:<40} "
+                f"{line['phone'] or '-':<16} {line['email'] or '-'}"
+            )

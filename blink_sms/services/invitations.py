@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 import structlog
@@ -126,9 +127,14 @@ def needs_invitation(invitation: Invitation | None, now: datetime) -> bool:
 
 
 def invite_pending(
-    app: Blink, session: Session, actor: Actor, client: Client
+    app: Blink,
+    session: Session,
+    actor: Actor,
+    client: Client,
+    track: Callable[[list[User]], Iterable[User]] = iter,
 ) -> tuple[int, list[str]]:
-    """Invite everyone of ``client`` not yet active who has no working invitation.
+    """Invite everyone of ``client`` not yet active who has no working invitation;
+    ``track`` walks the list (the command line's progress bar).
 
     Returns how many emails were queued and, for the others, why not (one line each).
     """
@@ -152,7 +158,7 @@ def invite_pending(
         if needs_invitation(latest.get(user.id), now)
     ]
     sent, problems = 0, []
-    for user in targets:
+    for user in track(targets):
         try:
             invite(app, session, actor, user)
             sent += 1

@@ -35,6 +35,7 @@ class ImportSummary:
     skipped_no_email: int = 0
     skipped_disabled: int = 0
     skipped_protected: int = 0
+    skipped_invalid_email: int = 0
     disabled: list[str] = field(default_factory=list)  # existing users now disabled
 
     @property
@@ -46,6 +47,7 @@ class ImportSummary:
             + self.skipped_no_email
             + self.skipped_disabled
             + self.skipped_protected
+            + self.skipped_invalid_email
         )
 
 
@@ -108,6 +110,9 @@ def import_users(
             if not entry.email:
                 summary.skipped_no_email += 1
                 continue
+            if not _valid_email(entry.email):
+                summary.skipped_invalid_email += 1
+                continue
             user = User(
                 client_id=client.id,
                 directory_id=entry.id,
@@ -129,7 +134,7 @@ def import_users(
             for name, value in (
                 ("username", entry.username),
                 ("display_name", entry.display_name),
-                ("email", entry.email or user.email),
+                ("email", entry.email if _valid_email(entry.email) else user.email),
             )
             if getattr(user, name) != value
         }
@@ -151,6 +156,11 @@ def import_users(
         summary.updated += 1
     session.commit()
     return summary
+
+
+def _valid_email(email: str | None) -> bool:
+    """Whether a directory's email can take an activation email (as ``set_email`` checks)."""
+    return email is not None and len(email) <= 320 and EMAIL.fullmatch(email) is not None
 
 
 def set_email(session: Session, actor: Actor, user: User, email: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -133,7 +136,8 @@ def test_invite_all_pending_skips_the_active_and_the_freshly_invited(
     run("users", "invite", "--client", "contoso", "--user", "ann")
     result = run("users", "invite", "--client", "contoso", "--all-pending")
     assert result.exit_code == 0, result.output
-    assert "2 activation email(s) queued" in result.output
+    assert result.stdout == "2 activation email(s) queued\n"
+    assert "Inviting 2 users" in result.stderr  # the progress bar's label (no TTY, no bar)
     assert len(smtp.mailbox.to("ann@contoso.example")) == 1
     assert {m.rcpt_tos[0] for m in smtp.mailbox.messages} == {
         "ann@contoso.example",
@@ -281,3 +285,48 @@ def test_audit_shows_the_trail_and_exports_csv(run: Run) -> None:
     assert bad.exit_code == 1 and "since: a date like" in bad.output
     unknown = run("audit", "--client", "nowhere")
     assert unknown.exit_code == 1 and "no such client" in unknown.output
+
+
+def test_import_skips_invalid_emails_with_the_reason_and_reports_on_stderr(
+    run: Run, directory: SandboxDirectory, database_url: str
+) -> None:
+    directory.add_user("fay", "Fay Fox", email="fay at contoso", ou="Staff")
+    directory.add_user("gus", "Gus Gray", email="gus@contoso", ou="Staff")
+    result = run("users", "import", "--client", "contoso", "--ou", "Staff")
+    assert result.exit_code == 0, result.output
+    # The progress bar's label is on stderr (no bar off a terminal); stdout is the summary.
+    assert "Importing 4 users" in result.stderr
+    assert result.stdout == "2 new, 0 updated, 0 unchanged; skipped: 2 with an invalid email\n"
+    assert ("fay",) not in rows(database_url, "SELECT username FROM users")
+    # A known user whose directory email turns invalid keeps the address that worked.
+    with directory._transaction(guarded=False) as conn:
+        conn.execute("UPDATE users SET email = 'broken' WHERE username = 'ben'")
+    again = run("users", "import", "--client", "contoso", "--ou", "Staff")
+    assert again.stdout == "0 new, 0 updated, 2 unchanged; skipped: 2 with an invalid email\n"
+    assert rows(database_url, "SELECT email FROM users WHERE username = 'ben'") == [
+        ("ben@contoso.example",)
+    ]
+
+
+def test_list_filters_by_state_and_search_in_table_csv_and_json(run: Run, smtp: SmtpServer) -> None:
+    run("users", "import", "--client", "contoso", "--all")
+    run("users", "invite", "--client", "contoso", "--user", "ann")
+    invited = run("users", "list", "--client", "contoso", "--state", "invited", "--format", "json")
+    assert invited.exit_code == 0, invited.output
+    assert [(u["username"], u["email"]) for u in json.loads(invited.stdout)] == [
+        ("ann", "ann@contoso.example")
+    ]
+    pending = run(
+        "users", "list", "--client", "contoso", "--state", "not-invited", "--format", "csv"
+    )
+    assert list(csv.reader(io.StringIO(pending.stdout))) == [
+        ["username", "name", "status", "phone", "email"],
+        ["ben", "Ben Baker", "pending", "", "ben@contoso.example"],
+        ["eve", "Eve Ellis", "pending", "", "eve@contoso.example"],
+    ]
+    found = run("users", "list", "--client", "contoso", "--search", "ellis")
+    assert [line.split()[0] for line in found.stdout.splitlines()] == ["USER", "eve"]
+    none = run("users", "list", "--client", "contoso", "--search", "nobody")
+    assert none.stdout.startswith("no users match in contoso")
+    wrong = run("users", "list", "--client", "contoso", "--state", "asleep")
+    assert wrong.exit_code == 2 and "'asleep' is not one of" in wrong.stderr
