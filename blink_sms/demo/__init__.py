@@ -6,7 +6,7 @@ Mounted only outside production.
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, redirect, url_for
 
 
 def init_app(app: Flask) -> None:
@@ -14,3 +14,5 @@ def init_app(app: Flask) -> None:
     from .views import bp
 
     app.register_blueprint(bp)
+    # The site's root is the demo's start page (there is no root outside the demo).
+    app.add_url_rule("/", "demo_root", lambda: redirect(url_for("demo.start"), code=302))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import Response, abort, flash, make_response, redirect, render_template, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers.response import Response as BaseResponse
@@ -22,7 +22,7 @@ from ..messaging.email import ConsoleEmail, ConsoleEmailSender
 from ..models import Client, User, UserStatus
 from ..services import invitations
 from .seed import DEMO, NEWCOMER
-from .views import bp, demo_client
+from .views import CSP, bp, demo_client
 
 LINK = re.compile(r"https?://\S+/enroll/[A-Za-z0-9_-]+")
 EMAIL_WAIT = 3.0  # seconds the invite view waits for the in-process email job
@@ -67,22 +67,52 @@ def invite() -> BaseResponse:
     return redirect(url_for("demo.mailbox"), code=303)
 
 
+# The HTML part of an email, framed by the mailbox: its own styles and remote images show
+# as in a mail client; it runs no script, submits no form and cannot reach its parent.
+EMAIL_CSP = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+    "frame-ancestors 'self'"
+)
+
+
 @bp.get("/mailbox")
-def mailbox() -> str:
+def mailbox() -> Response:
     services = blink()
     with services.db.session() as db:
         client, user = _newcomer(db)
         name, address, status = user.display_name, user.email or "", user.status
         client_name = client.name
     mails = []
-    for mail in reversed(_mails_to(address)):
+    for number, mail in reversed(list(enumerate(_mails_to(address)))):
         link = LINK.search(mail.message.text)
-        mails.append({"mail": mail.message, "link": link.group() if link else None})
-    return render_template(
-        "demo/mailbox.html",
-        client_name=client_name,
-        name=name,
-        address=address,
-        enrolled=status is UserStatus.ACTIVE,
-        mails=mails,
+        mails.append(
+            {"mail": mail.message, "number": number, "link": link.group() if link else None}
+        )
+    response = make_response(
+        render_template(
+            "demo/mailbox.html",
+            client_name=client_name,
+            name=name,
+            address=address,
+            enrolled=status is UserStatus.ACTIVE,
+            mails=mails,
+        )
     )
+    # The demo's policy, plus the frames of the emails' HTML parts (served from here).
+    response.headers["Content-Security-Policy"] = CSP + "; frame-src 'self'"
+    return response
+
+
+@bp.get("/mailbox/<int:number>.html")
+def mail_html(number: int) -> Response:
+    """The HTML part of the newcomer's email ``number`` (oldest 0), for the mailbox's frame."""
+    with blink().db.session() as db:
+        _, user = _newcomer(db)
+        mails = _mails_to(user.email or "")
+    if not 0 <= number < len(mails) or mails[number].message.html is None:
+        abort(404)
+    response = make_response(mails[number].message.html)
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    response.headers["Content-Security-Policy"] = EMAIL_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response

@@ -49,6 +49,7 @@ from werkzeug.wrappers.response import Response as BaseResponse
 from directory_adapters.sandbox import SandboxDirectory
 
 from ..context import Blink, blink
+from ..keywords import Action, parse_keyword
 from ..messaging.sms import ConsoleSender
 from ..models import PENDING_STATUSES, Client, ResetRequest, User, UserStatus
 from .seed import GATEWAY_NUMBER, NEWCOMER, PEOPLE
@@ -72,6 +73,14 @@ MAX_BODY = 320
 SECRET_LINE = re.compile(r"^([^\n:]{2,60}:\s)(\S{6,64})(?=\n|$)")
 STORE = "blink_sms_demo"  # app.extensions key of the per-app conversation store
 SIGN_IN = "demo_sign_in"  # session key: {"username", "name", "state"}; never a password
+# In production Twilio itself answers its opt-out and opt-in words (Advanced Opt-Out's
+# defaults), and our webhook stays silent: the simulator shows what Twilio would send.
+TWILIO_ANSWERS = {
+    Action.STOP: "You have successfully been unsubscribed. You will not receive any more"
+    " messages from this number. Reply START to resubscribe.",
+    Action.START: "You have successfully been re-subscribed to messages from this number."
+    " Reply HELP for help. Reply STOP to unsubscribe. Msg&Data Rates May Apply.",
+}
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -325,6 +334,8 @@ def _text_the_gateway(services: Blink, phone: str, gateway: str, body: str) -> N
         if text:
             reply_id = f"{params['MessageSid']}-reply-{number}"
             store.add(phone, Bubble(reply_id, replied_at, False, text))
+    if twilio_answer := TWILIO_ANSWERS.get(parse_keyword(body).action):
+        store.add(phone, Bubble(f"{params['MessageSid']}-twilio", replied_at, False, twilio_answer))
 
 
 def _wants_json() -> bool:
@@ -350,6 +361,15 @@ def remember(username: str, name: str, state: str) -> None:
 
 
 # -- views ------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def start() -> str:
+    """The demo's start page: the phone simulator, the mailbox, the console, the API docs."""
+    _, client, _ = demo_context()
+    return render_template(
+        "demo/start.html", client_name=client.name, newcomer=NEWCOMER.display_name
+    )
 
 
 @bp.get("/phone")
