@@ -62,6 +62,11 @@ def client_out(client: Client) -> ClientOut:
         lockout_alert_email=client.lockout_alert_email,
         reset_notices=client.reset_notices,
         expiry_reminder_days=client.expiry_reminder_days,
+        allowed_countries=client.allowed_countries,
+        binding_policy=client.binding_policy,
+        reset_pin=client.reset_pin,
+        sim_swap_policy=client.sim_swap_policy,
+        sim_swap_days=client.sim_swap_days,
         disabled=client.disabled_at is not None,
         created_at=client.created_at,
     )

@@ -81,6 +81,19 @@ class ClientOptions(Strict):
     expiry_reminder_days: str | None = Field(
         None, max_length=32, description='Days before expiry to remind, "7,3,1"; "" for off.'
     )
+    allowed_countries: str | None = Field(
+        None, max_length=200, description='Where enrollment codes may go, "US,CA"; "": the region.'
+    )
+    binding_policy: Literal["any", "directory", "approval"] | None = Field(
+        None, description="Which number a user may bind: any, the directory's, or approved."
+    )
+    reset_pin: Literal["off", "optional", "required"] | None = Field(
+        None, description="A PIN users add to RESET and UNLOCK texts: off, optional or required."
+    )
+    sim_swap_policy: Literal["off", "warn", "block"] | None = Field(
+        None, description="Before texting a password, check for a recent SIM swap."
+    )
+    sim_swap_days: int | None = Field(None, ge=1, le=90, description="Days a swap counts.")
 
 
 class Directory(Strict):
@@ -116,6 +129,11 @@ class ClientOut(BaseModel):
     lockout_alert_email: str | None
     reset_notices: bool
     expiry_reminder_days: str | None
+    allowed_countries: str | None
+    binding_policy: str
+    reset_pin: str
+    sim_swap_policy: str
+    sim_swap_days: int
     disabled: bool
     created_at: datetime
 

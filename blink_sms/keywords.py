@@ -24,6 +24,10 @@ The rules, in order:
    The language comes from the first keyword that tells it, so "reset wachtwoord"
    is RESET in Dutch although "reset" alone is language-neutral.
 4. Nothing recognised, an empty body or only emoji -> ``UNKNOWN``.
+5. **A reset PIN** rides along: the first word of 4 to 8 digits among the first few
+   words is ``Keyword.pin`` ("RESET 4821", "unlock 4821 please"). ``PIN 4821`` (also
+   "pincode") sets a PIN: action ``PIN``, and ``pin`` is None when no 4-8 digit word
+   follows. The PIN is never part of the keyword's repr, so it cannot reach a log.
 
 Negation is not understood ("don't reset" is ``RESET``); the reset still needs the
 enrolled phone, and the reply tells the user what happened.
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import enum
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Action(enum.Enum):
@@ -44,6 +48,7 @@ class Action(enum.Enum):
     HELP = "help"
     STOP = "stop"
     START = "start"
+    PIN = "pin"
     UNKNOWN = "unknown"
 
 
@@ -53,10 +58,12 @@ class Keyword:
 
     ``language`` is one of ``"en"``, ``"nl"``, ``"es"``, ``"de"``, ``"fr"``, or ``None``
     for words shared across languages ("reset", "help", "stop") and for ``UNKNOWN``.
+    ``pin`` is the reset PIN the text carried, if any (rule 5).
     """
 
     action: Action
     language: str | None
+    pin: str | None = field(default=None, repr=False)
 
 
 UNKNOWN = Keyword(Action.UNKNOWN, None)
@@ -92,6 +99,7 @@ _PHRASES: dict[Action, dict[str | None, tuple[str, ...]]] = {
         "de": ("entsperren", "entsperre", "entsperrung"),
         "fr": ("débloquer", "déverrouiller", "déverrouillage", "déblocage"),
     },
+    Action.PIN: {None: ("pin", "pincode")},
     Action.HELP: {
         # "help" is English and Dutch alike; "info" is universal.
         None: ("help", "info"),
@@ -152,7 +160,19 @@ def parse_keyword(body: str) -> Keyword:
         action = Action.HELP if found else Action.UNKNOWN
     # "reset wachtwoord": the first keyword decides the action, any keyword the language.
     language = next((k.language for k in found if k.language), None)
-    return Keyword(action, language)
+    return Keyword(action, language, _pin(words) if action in _WITH_PIN else None)
+
+
+_WITH_PIN = frozenset({Action.RESET, Action.UNLOCK, Action.PIN})
+_PIN_SIZES = range(4, 9)
+
+
+def _pin(words: list[str]) -> str | None:
+    """The first word of 4 to 8 ASCII digits among the first ``MAX_WORDS`` words."""
+    return next(
+        (w for w in words[:MAX_WORDS] if len(w) in _PIN_SIZES and w.isascii() and w.isdigit()),
+        None,
+    )
 
 
 def _scan(words: list[str]) -> list[Keyword]:

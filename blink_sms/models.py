@@ -160,6 +160,17 @@ class Client(Base):
     reset_notices: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     # Days before a password expires to text a reminder, e.g. "7,3,1"; None: off.
     expiry_reminder_days: Mapped[str | None] = mapped_column(String(32))
+    # Where verification codes may go: ISO regions "US,CA"; None: the default region only.
+    allowed_countries: Mapped[str | None] = mapped_column(String(200))
+    # Which number a user may bind: "any", "directory" (must match the directory's
+    # mobile number) or "approval" (an admin approves each new binding).
+    binding_policy: Mapped[str] = mapped_column(String(16), default="any", server_default="any")
+    # A PIN with RESET ("RESET 4821"): "off", "optional" or "required".
+    reset_pin: Mapped[str] = mapped_column(String(16), default="off", server_default="off")
+    # Twilio Lookup's SIM-swap check before a password is texted: "off", "warn", "block",
+    # for swaps within sim_swap_days.
+    sim_swap_policy: Mapped[str] = mapped_column(String(8), default="off", server_default="off")
+    sim_swap_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
 
     users: Mapped[list[User]] = relationship(back_populates="client")
 
@@ -207,6 +218,11 @@ class User(Base):
     # The number bound before the current one was unbound (Reset User), kept only until
     # the next binding has told it so (an SMS), then cleared.
     previous_phone: Mapped[str | None] = mapped_column(String(20))
+    # The reset PIN (argon2id), and wrong PINs: 5 in 24 hours block texted resets 24 hours.
+    pin_hash: Mapped[str | None] = mapped_column(String(200))
+    pin_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pin_failed_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pin_blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -298,6 +314,8 @@ class OutboundMessage(Base):
     # What Twilio charged, when a status callback reports it ("-0.0075", "USD").
     price: Mapped[str | None] = mapped_column(String(16))
     price_unit: Mapped[str | None] = mapped_column(String(3))
+    # When the body was blanked at Twilio (a one-time password must not stay in its logs).
+    redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -372,6 +390,10 @@ class Invitation(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
+    # Binding policy "approval": the verified number waits here for an admin.
+    approval_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_by: Mapped[str | None] = mapped_column(String(200))
 
     user: Mapped[User] = relationship()
 

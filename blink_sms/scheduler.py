@@ -92,6 +92,7 @@ def move_due_queue_retries(app: Blink) -> int:
 
 
 def tasks(app: Blink) -> list[Periodic]:
+    from .services import redaction
     from .services.expiry_reminders import DailyReminders
     from .services.lockout_watch import enqueue_due
     from .services.reset_job import sweep
@@ -105,6 +106,7 @@ def tasks(app: Blink) -> list[Periodic]:
         Periodic("webhooks", 2.0, Sender()),
         Periodic("lockout-watch", 5.0, enqueue_due),
         Periodic("expiry-reminders", 3600, DailyReminders()),
+        Periodic("redaction", redaction.SWEEP_SECONDS, redaction.sweep),
     ]
 
 

@@ -68,6 +68,12 @@ class Settings:
     max_body_chars: int = 1_600
     # Calls per minute allowed to each REST API key (429 with Retry-After beyond).
     api_requests_per_minute: int = 120
+    # Enrollment code SMS: per remote address an hour, per client an hour, and over all
+    # clients a minute; past the last, a breaker stops every code for the cool-down.
+    enrollment_codes_per_ip: int = 10
+    enrollment_codes_per_client: int = 100
+    enrollment_codes_per_minute: int = 30
+    enrollment_breaker_seconds: int = 900
     # Seconds between the lockout watch's polls of each client (a client may override).
     lockout_poll_seconds: int = 60
     # Days an inbound MessageSid is remembered (Twilio's retries come within hours).
@@ -310,6 +316,10 @@ class _Reader:
             ),
             replies_per_hour=self.integer("REPLIES_PER_HOUR", 10, minimum=1),
             api_requests_per_minute=self.integer("API_REQUESTS_PER_MINUTE", 120, minimum=1),
+            enrollment_codes_per_ip=self.integer("ENROLLMENT_CODES_PER_IP", 10, minimum=1),
+            enrollment_codes_per_client=self.integer("ENROLLMENT_CODES_PER_CLIENT", 100, minimum=1),
+            enrollment_codes_per_minute=self.integer("ENROLLMENT_CODES_PER_MINUTE", 30, minimum=1),
+            enrollment_breaker_seconds=self.integer("ENROLLMENT_BREAKER_SECONDS", 900, minimum=60),
             lockout_poll_seconds=self.integer("LOCKOUT_POLL_SECONDS", 60, minimum=15),
             message_id_retention_days=self.integer("MESSAGE_ID_RETENTION_DAYS", 14, minimum=2),
             brand_logo_url=self.url("BRAND_LOGO_URL", ("https",), None),

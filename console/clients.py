@@ -59,6 +59,11 @@ OPTIONS = {
     "lockout_poll_seconds": "Lockout watch: seconds between polls",
     "lockout_alert_email": "Lockout digest to",
     "expiry_reminder_days": "Password-expiry reminders (days before)",
+    "allowed_countries": "Countries enrollment codes may go to",
+    "binding_policy": "Phone binding (any, directory, approval)",
+    "reset_pin": "Reset PIN (off, optional, required)",
+    "sim_swap_policy": "SIM swap check (off, warn, block)",
+    "sim_swap_days": "SIM swap: days that count as recent",
 }
 FLAGS = {
     "unlock_on_reset": "Unlock the account on every reset",

@@ -19,7 +19,7 @@ from werkzeug.wrappers.response import Response
 from blink_sms.context import Blink, blink
 from blink_sms.crypto import SecretBoxError, mask_phone
 from blink_sms.models import Client, RequestKind, User, utcnow
-from blink_sms.services import imports, invitations, passwords, scope, user_details
+from blink_sms.services import enrollment, imports, invitations, passwords, scope, user_details
 from blink_sms.services import users as service
 from blink_sms.services.errors import Conflict, Invalid, NotFound
 from directory_adapters import UNLOCK, DirectoryError
@@ -124,12 +124,15 @@ def _render_user(
     form: dict[str, str] | None = None,
 ) -> tuple[str, int]:
     detail = user_details.user_detail(db, actor(), user)
+    pending = enrollment.pending_binding(db, user)
     return render_template(
         "console/users/user.html",
         client=client,
         detail=detail,
         user=user,
         phone=mask_phone(user.phone),
+        pending=pending,
+        pending_phone=mask_phone(pending.phone) if pending else None,
         can_unlock=UNLOCK in imports.capabilities(client),
         errors=errors or {},
         form=form or {},
@@ -180,6 +183,24 @@ def user_reset(slug: str, user_id: str) -> Response:
         return f"{user.username}: phone unbound, new activation email queued for {user.email}"
 
     return _act(slug, user_id, reset)
+
+
+@bp.post("/clients/<slug>/users/<user_id>/approve-binding")
+def user_approve_binding(slug: str, user_id: str) -> Response:
+    def approve(app: Blink, db: Session, user: User) -> str:
+        phone = enrollment.approve_binding(app, db, actor(), user)
+        return f"{user.username}: phone {phone} approved and bound; welcome text sent"
+
+    return _act(slug, user_id, approve)
+
+
+@bp.post("/clients/<slug>/users/<user_id>/reject-binding")
+def user_reject_binding(slug: str, user_id: str) -> Response:
+    def reject(app: Blink, db: Session, user: User) -> str:
+        phone = enrollment.reject_binding(db, actor(), user)
+        return f"{user.username}: phone {phone} rejected; the link no longer works"
+
+    return _act(slug, user_id, reject)
 
 
 @bp.post("/clients/<slug>/users/<user_id>/push-reset")

@@ -42,6 +42,7 @@ class DirectoryUser:
     mobile: str | None = None
     disabled: bool = False
     protected: bool = False
+    protected_reason: str | None = None  # why it is protected, in words, when it says
 
 
 @dataclass(frozen=True)

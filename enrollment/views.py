@@ -94,6 +94,8 @@ def _wait(delay: timedelta, language: str) -> str:
 def _bad_link(db: Session, bad: service.BadLink) -> tuple[str, int]:
     client = bad.invitation.user.client if bad.invitation is not None else None
     language = language_of(bad.invitation.user) if bad.invitation else DEFAULT_LANGUAGE
+    if bad.problem is service.LinkProblem.AWAITING:
+        return _page("waiting.html", db, language=language, client=client)
     status = 404 if bad.problem is service.LinkProblem.NOT_FOUND else 410
     log.info("enrollment link refused", problem=bad.problem.value)
     return _page(
@@ -110,8 +112,18 @@ def _open(db: Session, token: str, *, for_update: bool) -> Invitation | service.
     return service.find_invitation(db, token, now=utcnow(), for_update=for_update)
 
 
+def _choices(client: Client, language: str) -> tuple[tuple[str, str], ...]:
+    """The country chooser: the regions the client's codes may go to."""
+    allowed = service.allowed_regions(client)
+    return tuple(choice for choice in countries(language) if choice[0] in allowed)
+
+
+def _country_names(client: Client, language: str) -> list[str]:
+    return [label for _, label in _choices(client, language)]
+
+
 def _number_error(
-    _: Gettext, outcome: service.SendOutcome, brand: Branding, language: str
+    _: Gettext, outcome: service.SendOutcome, client: Client, brand: Branding, language: str
 ) -> tuple[str, int]:
     if isinstance(outcome, service.Refused):
         messages = {
@@ -131,14 +143,19 @@ def _number_error(
                 "This number cannot receive our texts (toll-free, premium-rate or shared-cost). "
                 "Enter your own mobile number."
             ),
-            service.NumberProblem.TAKEN: _(
-                "This number is already registered for password resets. "
-                "Use another number, or contact {support}.",
+            service.NumberProblem.NOT_ON_FILE: _(
+                "This is not the mobile number your organisation has on file for you. "
+                "Enter that number, or contact {support}.",
+                support=brand.support,
+            ),
+            service.NumberProblem.COUNTRY: _(
+                "We can only text mobile numbers from: {countries}. "
+                "Use such a number, or contact {support}.",
+                countries=", ".join(_country_names(client, language)),
                 support=brand.support,
             ),
         }
-        status = 409 if outcome.problem is service.NumberProblem.TAKEN else 422
-        return messages[outcome.problem], status
+        return messages[outcome.problem], 422
     if isinstance(outcome, service.RateLimited):
         if outcome.per_number:
             return _(
@@ -170,7 +187,7 @@ def number(token: str) -> Any:
         _ = gettext_for(language)
         brand = _brand(db, client)
         form = NumberForm()
-        form.country.choices = countries(language)
+        form.country.choices = _choices(client, language)
         error, status = None, 200
         if request.method == "POST":
             if not form.validate_on_submit():
@@ -183,10 +200,13 @@ def number(token: str) -> Any:
                     (form.number.data or "")[: service.MAX_NUMBER_INPUT + 1],
                     (form.country.data or client.default_region)[:2],
                     now=utcnow(),
+                    ip=request.remote_addr,
                 )
                 if isinstance(outcome, service.CodeSent):
                     return redirect(url_for(".code", token=token), 303)
-                error, status = _number_error(_, outcome, brand, language)
+                if found.code_failures >= service.MAX_CODE_FAILURES:
+                    return _bad_link(db, service.BadLink(service.LinkProblem.LOCKED, found))
+                error, status = _number_error(_, outcome, client, brand, language)
         else:
             form.country.data = _region_of(found.phone) or client.default_region
             form.number.data = _national(found.phone) if found.phone else ""
@@ -274,6 +294,8 @@ def code(token: str) -> Any:  # noqa: PLR0911 - one answer per outcome of the se
         if isinstance(outcome, service.Bound):
             session[SESSION_KEY] = outcome.user_id
             return redirect(url_for(".done"), 303)
+        if isinstance(outcome, service.AwaitingApproval):
+            return redirect(url_for(".number", token=token), 303)  # now the waiting page
         problem = outcome.problem
         if problem is service.CodeProblem.LOCKED:
             return _bad_link(db, service.BadLink(service.LinkProblem.LOCKED, found))
@@ -281,7 +303,7 @@ def code(token: str) -> Any:  # noqa: PLR0911 - one answer per outcome of the se
             return redirect(url_for(".number", token=token), 303)
         if problem is service.CodeProblem.TAKEN:
             form_number = NumberForm(formdata=None)
-            form_number.country.choices = countries(language)
+            form_number.country.choices = _choices(found.user.client, language)
             form_number.country.data = found.user.client.default_region
             return _page(
                 "number.html",
@@ -325,12 +347,13 @@ def resend(token: str) -> Any:
                 error=_("This page was open too long. Please try again."),
                 status=400,
             )
-        outcome = service.send_code(app, db, found, now=utcnow())
+        outcome = service.send_code(app, db, found, now=utcnow(), ip=request.remote_addr)
         if isinstance(outcome, service.CodeSent):
             return _code_page(db, found, token=token, notice=_("We sent you a new code."))
         if isinstance(outcome, service.Refused):
             return redirect(url_for(".number", token=token), 303)
-        error, status = _number_error(_, outcome, _brand(db, found.user.client), language)
+        client = found.user.client
+        error, status = _number_error(_, outcome, client, _brand(db, client), language)
         return _code_page(db, found, token=token, error=error, status=status)
 
 

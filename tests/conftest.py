@@ -311,6 +311,7 @@ def world(services: Blink, tmp_path: Path) -> World:
             directory_settings={"path": str(tmp_path / "directory.sqlite")},
             sender_number=GATEWAY,
             support_contact="Contoso IT, +1 555 0100",
+            allowed_countries="BE,CA,DE,ES,FR,GB,NL,US",  # enrollment codes' destinations
         )
         session.commit()
     return World(services, directory, client)

@@ -180,6 +180,17 @@ def test(slug: str) -> None:
 @click.option("--lockout-alert-email", help="Email a digest of locked users here ('' for none).")
 @click.option("--reset-notices/--no-reset-notices", default=None, help="Email after resets.")
 @click.option("--expiry-reminders", help="Days before expiry to text, e.g. 7,3,1 ('' for off).")
+@click.option("--countries", help="Where enrollment codes may go, e.g. US,CA ('' for the region).")
+@click.option(
+    "--binding-policy",
+    type=click.Choice(["any", "directory", "approval"]),
+    help="Which number a user may bind: any, the directory's, or with an admin's approval.",
+)
+@click.option(
+    "--reset-pin", type=click.Choice(["off", "optional", "required"]), help="PIN in texts."
+)
+@click.option("--sim-swap", type=click.Choice(["off", "warn", "block"]), help="SIM swap check.")
+@click.option("--sim-swap-days", type=int, help="Days a SIM swap counts as recent (1-90).")
 @with_app
 def edit(
     slug: str,
@@ -196,6 +207,11 @@ def edit(
     lockout_alert_email: str | None,
     reset_notices: bool | None,
     expiry_reminders: str | None,
+    countries: str | None,
+    binding_policy: str | None,
+    reset_pin: str | None,
+    sim_swap: str | None,
+    sim_swap_days: int | None,
 ) -> None:
     """Change a client's options; only the ones given change."""
     options = {
@@ -214,6 +230,11 @@ def edit(
             ("lockout_alert_email", lockout_alert_email),
             ("reset_notices", reset_notices),
             ("expiry_reminder_days", expiry_reminders),
+            ("allowed_countries", countries),
+            ("binding_policy", binding_policy),
+            ("reset_pin", reset_pin),
+            ("sim_swap_policy", sim_swap),
+            ("sim_swap_days", sim_swap_days),
         )
         if value is not None
     }

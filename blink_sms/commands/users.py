@@ -23,7 +23,7 @@ from ..actors import COMMAND_LINE as ACTOR
 from ..context import Blink, blink
 from ..crypto import SecretBoxError, mask_phone
 from ..models import Client, RequestKind, User
-from ..services import invitations, privacy, scope
+from ..services import enrollment, invitations, privacy, scope
 from ..services import users as users_service
 from ..services.user_details import describe_status
 from .base import refusals, with_app
@@ -117,6 +117,8 @@ def import_(slug: str, group: str | None, ou: str | None, all_: bool) -> None:
     )
     if summary.disabled:
         click.echo(f"now disabled (they can no longer reset): {', '.join(summary.disabled)}")
+    for line in summary.protected:
+        click.echo(f"skipped as protected: {line}")
 
 
 @users.command()
@@ -162,6 +164,33 @@ def reset_user(slug: str, identifier: str) -> None:
         with refusals():
             invitations.reset_user(app, session, ACTOR, user)
         click.echo(f"{user.username}: phone unbound, new activation email queued")
+
+
+@users.command("approve-binding")
+@click.option("--client", "slug", required=True, help="Client slug.")
+@click.argument("identifier", metavar="USER")
+@with_app
+def approve_binding(slug: str, identifier: str) -> None:
+    """Approve the phone a user confirmed (binding policy "approval"): bind it, text them."""
+    app = blink()
+    with _jobs_finish(app), app.db.session() as session:
+        user = _user(session, _client(session, slug), identifier)
+        with refusals():
+            phone = enrollment.approve_binding(app, session, ACTOR, user)
+        click.echo(f"{user.username}: phone {phone} approved and bound")
+
+
+@users.command("reject-binding")
+@click.option("--client", "slug", required=True, help="Client slug.")
+@click.argument("identifier", metavar="USER")
+@with_app
+def reject_binding(slug: str, identifier: str) -> None:
+    """Reject the phone a user confirmed: the link stops working, nothing is bound."""
+    with blink().db.session() as session:
+        user = _user(session, _client(session, slug), identifier)
+        with refusals():
+            phone = enrollment.reject_binding(session, ACTOR, user)
+        click.echo(f"{user.username}: phone {phone} rejected (Reset User sends a new link)")
 
 
 @users.command("set-email")

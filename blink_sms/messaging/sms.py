@@ -45,6 +45,17 @@ class SmsSender(Protocol):
         provider cannot be asked."""
         ...
 
+    def redact(self, sid: str) -> None:
+        """Blank the body of sent message ``sid`` in the provider's records. Raises
+        :class:`SmsError`; :data:`NOT_FINAL_YET` when the message is still on its way."""
+        ...
+
+
+# Twilio's answer to redacting a message that is still queued or sending (its error
+# "cannot delete or change this resource before it is complete").
+NOT_FINAL_YET = 20009
+# Twilio's answer for a message it does not have (deleted, or another account's).
+NOT_FOUND = 20404
 
 # Twilio error code -> (permanent?, short reason). Anything not listed: 4xx permanent,
 # 5xx and network errors retryable.
@@ -58,6 +69,7 @@ TWILIO_ERRORS: dict[int, tuple[bool, str]] = {
     21612: (True, "this route cannot deliver to the recipient"),
     21614: (True, "the 'To' number is not a mobile number"),
     30001: (False, "Twilio queue overflow"),
+    NOT_FINAL_YET: (False, "the message is still on its way; it cannot be changed yet"),
 }
 
 
@@ -75,7 +87,8 @@ class TwilioSender:
     Plain HTTPS with ``requests`` rather than the official SDK: the gateway uses two
     endpoints (create, list), and the SDK's REST client adds about 10 MB to every worker
     and web process and a few milliseconds per message for nothing we use. The SDK still
-    checks webhook signatures and writes TwiML (``webhooks``).
+    checks webhook signatures and writes TwiML (``webhooks``). A third, the message
+    instance update, blanks a sent message's body (:meth:`redact`).
 
     ``api_base_url`` replaces https://api.twilio.com (a regional edge, or a test server).
     """
@@ -88,16 +101,18 @@ class TwilioSender:
         self._session = requests.Session()  # keeps the TLS connection to Twilio alive
         self._session.auth = (account_sid, auth_token)
         self._session.headers.update({"Accept": "application/json", "User-Agent": "blink-sms"})
-        self._messages = f"{api_base_url}/2010-04-01/Accounts/{account_sid}/Messages.json"
+        self._base = f"{api_base_url}/2010-04-01/Accounts/{account_sid}/Messages"
+        self._messages = f"{self._base}.json"
         self._timeout = timeout
 
-    def _call(self, method: str, **request: Any) -> dict[str, Any]:
-        """One request to the Messages resource; Twilio's errors become :class:`SmsError`."""
+    def _call(self, method: str, url: str | None = None, **request: Any) -> dict[str, Any]:
+        """One request to the Messages resource (or ``url``, one message of it); Twilio's
+        errors become :class:`SmsError`."""
         from requests import RequestException
 
         try:
             response = self._session.request(
-                method, self._messages, timeout=self._timeout, **request
+                method, url or self._messages, timeout=self._timeout, **request
             )
             if response.status_code < 400:
                 answer: dict[str, Any] = response.json()
@@ -124,6 +139,10 @@ class TwilioSender:
         if message.status_callback:
             form["StatusCallback"] = message.status_callback
         return str(self._call("POST", data=form)["sid"])
+
+    def redact(self, sid: str) -> None:
+        # Twilio's documented redaction: update the message with an empty Body.
+        self._call("POST", f"{self._base}/{sid}.json", data={"Body": ""})
 
     def find_sent(self, to: str, since: datetime, known: Collection[str]) -> str | None:
         try:
@@ -184,6 +203,9 @@ class ConsoleSender:
             if message.at >= since and message.sid not in known:
                 return message.sid
         return None
+
+    def redact(self, sid: str) -> None:
+        """Nothing to do: no provider keeps these, and the demo's phone shows its texts."""
 
     def messages_to(self, number: str) -> list[ConsoleMessage]:
         with self._lock:

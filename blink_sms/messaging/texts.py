@@ -88,3 +88,31 @@ PHONE_CHANGED = N_(
     "The phone number for your account {username} was changed. If this was not you, "
     "contact {support}."
 )
+# Translators: {support} is how to reach the help desk. Sent instead of the apology when
+# the directory refuses to reset this account (an administrator, a guest, an account
+# managed elsewhere, a disabled one): trying again by text will not help.
+RESET_REFUSED = N_(
+    "Your account cannot be reset by text. For a new password, please contact {support}."
+)
+# Translators: the organisation asks for a reset PIN and the user has none yet. Keep PIN,
+# RESET and the example digits as they are: they are what the user texts.
+PIN_REQUIRED = N_(
+    "Your organisation asks for a reset PIN. Text PIN and 4 to 8 digits of your choice, "
+    "e.g. PIN 4821, then RESET and your PIN."
+)
+# Reply to RESET or UNLOCK without the user's reset PIN, or with a wrong one. Keep RESET,
+# UNLOCK and the example as they are.
+PIN_WRONG = N_(
+    "That PIN is missing or not right. Text RESET or UNLOCK followed by your reset PIN, "
+    "e.g. RESET 4821."
+)
+# Translators: {support} is how to reach the help desk. Sent after 5 wrong PINs in a day.
+PIN_BLOCKED = N_(
+    "Too many wrong PINs: resets by text are blocked for 24 hours. Please contact {support}."
+)
+# Reply to PIN 4821: the reset PIN is set. Keep RESET as it is.
+PIN_SET = N_("Your reset PIN is set. From now on, text RESET followed by your PIN.")
+# Reply to PIN with no 4 to 8 digits after it. Keep PIN and the example as they are.
+PIN_INVALID = N_("A reset PIN is 4 to 8 digits. Text PIN followed by the digits, e.g. PIN 4821.")
+# Translators: {support} is how to reach the help desk. Reply to PIN when one is set.
+PIN_ALREADY_SET = N_("You have a reset PIN already. To change it, please contact {support}.")

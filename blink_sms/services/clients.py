@@ -133,6 +133,42 @@ def _reminder_days(name: str, value: Any) -> str | None:
     return ",".join(str(day) for day in days)
 
 
+def _countries(name: str, value: Any) -> str | None:
+    """Where enrollment codes may go, "US,CA" (normalised, sorted); empty: the default region."""
+    text = str(value or "").replace(" ", "").upper()
+    if not text:
+        return None
+    regions = sorted(set(text.split(",")))
+    if len(regions) > 50 or not all(r in phonenumbers.SUPPORTED_REGIONS for r in regions):
+        raise Invalid(name, "two-letter country codes separated by commas, e.g. US,CA (at most 50)")
+    return ",".join(regions)
+
+
+def _policy(*choices: str) -> Callable[[str, Any], str]:
+    """A choice among ``choices``; empty: the first (the default)."""
+
+    def check(name: str, value: Any) -> str:
+        text = str(value or "").strip().lower() or choices[0]
+        if text not in choices:
+            raise Invalid(name, "must be one of " + ", ".join(choices))
+        return text
+
+    return check
+
+
+def _sim_swap_days(name: str, value: Any) -> int:
+    """How many days a SIM swap counts as recent, 1 to 90; empty: 7."""
+    if value is None or str(value).strip() == "":
+        return 7
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if not 1 <= number <= 90:
+        raise Invalid(name, "must be a whole number from 1 to 90")
+    return number
+
+
 def reminder_days(client: Client) -> list[int]:
     """The days before expiry a client's users are reminded on (none: reminders off)."""
     return [int(day) for day in (client.expiry_reminder_days or "").split(",") if day]
@@ -152,6 +188,11 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "lockout_alert_email": _email,
     "reset_notices": _flag,
     "expiry_reminder_days": _reminder_days,
+    "allowed_countries": _countries,
+    "binding_policy": _policy("any", "directory", "approval"),
+    "reset_pin": _policy("off", "optional", "required"),
+    "sim_swap_policy": _policy("off", "warn", "block"),
+    "sim_swap_days": _sim_swap_days,
     **dict.fromkeys(_INT_LIMITS, _number),
 }
 OPTIONS = frozenset(_CHECKS)

@@ -5,13 +5,28 @@ The pages in :mod:`enrollment` are thin; every rule is here:
 - a link is found by the SHA-256 of its token; unknown → not found, used/revoked/
   expired → gone, too many wrong codes → locked;
 - a number must be valid for the chosen country and a mobile (or mobile-capable)
-  number; it is stored in E.164; one bound to anybody is refused without saying to whom;
+  number; it is stored in E.164;
+- a number bound to anybody (any client) gets the very answer a free number gets, so a
+  link cannot enumerate enrolled numbers: the page moves on to the code step, but no
+  text goes out and the stored code can match no input, so every try fails like a wrong
+  code and counts toward the link's lock (the code page tells the user what to do);
+- SMS pumping: a code goes only to a mobile number of one of the client's allowed
+  countries (``Client.allowed_countries``, by default its phone region), never to a
+  non-geographic (+881 satellite, +882/+883 networks), premium, shared-cost, UAN, pager
+  or VoIP range; besides the per-link and per-number limits below, codes are capped per
+  remote address and per client an hour, and over all clients a minute: past that a
+  circuit breaker stops every code for a cool-down, with an audit event and an error log;
 - a code is 6 random digits, stored as a keyed hash, valid 10 minutes; 5 wrong codes
   over the whole invitation end it (a new code does not reset the count); at most
   3 codes per invitation per hour, one per minute, and 5 per number per day over
   every invitation (a link cannot be used to text a stranger over and over);
 - the binding is one UPDATE of ``users.phone``: its unique constraint decides when
-  two people race for one number.
+  two people race for one number;
+- the client's binding policy (``Client.binding_policy``) decides which number a link
+  may bind: ``any``; ``directory``, only the directory's own mobile number for the user
+  (compared in E.164, read in the client's region; a different number counts as a
+  wrong code, so a link cannot probe for it); or ``approval``, where a confirmed code
+  only asks, and an admin approves (:func:`approve_binding`) or rejects it.
 
 Every step writes an audit event; codes and tokens never appear in one.
 """
@@ -33,12 +48,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from directory_adapters import DirectoryError
+
+from ..actors import Actor, Permission
 from ..context import Blink
 from ..crypto import mask_phone
 from ..messaging import texts
 from ..messaging.i18n import translate
 from ..messaging.sms import SmsError
 from ..models import (
+    Client,
     Invitation,
     User,
     UserStatus,
@@ -46,6 +65,7 @@ from ..models import (
     utcnow,
 )
 from . import audit, throttle
+from .errors import Conflict, NotFound
 from .invitations import EMAIL_QUEUE, is_open, send_phone_bound_email, token_hash
 from .notices import text_previous_phone
 from .outbound import deliver, send_sms
@@ -63,11 +83,10 @@ CODES_PER_NUMBER_PER_DAY = 5
 MAX_NUMBER_INPUT = 32
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 _MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
-_NOT_TEXTABLE = (
-    PhoneNumberType.PREMIUM_RATE,
-    PhoneNumberType.TOLL_FREE,
-    PhoneNumberType.SHARED_COST,
-)
+# Country calling codes of no country (+800, +870, +881, +882, +883...): satellite phones
+# and international networks that bill a premium per text.
+_NON_GEOGRAPHIC = "001"
+BREAKER = "enroll-breaker"
 
 
 # --- the link ---------------------------------------------------------------------------------
@@ -77,6 +96,7 @@ class LinkProblem(StrEnum):
     NOT_FOUND = "not_found"  # malformed or unknown: HTTP 404
     GONE = "gone"  # used, revoked or expired: HTTP 410
     LOCKED = "locked"  # too many wrong codes: HTTP 410
+    AWAITING = "awaiting"  # the code was right; an admin has yet to approve: HTTP 200
 
 
 @dataclass(frozen=True)
@@ -101,6 +121,8 @@ def find_invitation(
         return BadLink(LinkProblem.GONE, invitation)
     if invitation.code_failures >= MAX_CODE_FAILURES:
         return BadLink(LinkProblem.LOCKED, invitation)
+    if awaiting_approval(invitation):
+        return BadLink(LinkProblem.AWAITING, invitation)
     return invitation
 
 
@@ -113,7 +135,9 @@ class NumberProblem(StrEnum):
     INVALID = "invalid"
     LANDLINE = "landline"
     NOT_TEXTABLE = "not_textable"  # premium-rate, toll-free, shared-cost, pagers...
-    TAKEN = "taken"  # bound to somebody (we do not say who)
+    COUNTRY = "country"  # not one of the client's allowed countries
+    NOT_ON_FILE = "not_on_file"  # policy "directory": not the directory's mobile number
+    TAKEN = "taken"  # bound to somebody: only the audit says so, the page never does
 
 
 def parse_mobile(raw: str, region: str) -> str | NumberProblem:  # noqa: PLR0911 - one per problem
@@ -131,11 +155,44 @@ def parse_mobile(raw: str, region: str) -> str | NumberProblem:  # noqa: PLR0911
     if not phonenumbers.is_valid_number(number):
         return NumberProblem.INVALID
     kind = phonenumbers.number_type(number)
+    if phonenumbers.region_code_for_number(number) == _NON_GEOGRAPHIC:
+        return NumberProblem.NOT_TEXTABLE
     if kind == PhoneNumberType.FIXED_LINE:
         return NumberProblem.LANDLINE
     if kind not in _MOBILE_TYPES:
         return NumberProblem.NOT_TEXTABLE
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+class BindingPolicy(StrEnum):
+    ANY = "any"
+    DIRECTORY = "directory"
+    APPROVAL = "approval"
+
+
+def _directory_mobile(app: Blink, user: User) -> str | None:
+    """The user's mobile number in the directory, in E.164 (None: none or not a number)."""
+    mobile = app.directories.for_client(user.client).get_user(user.directory_id).mobile
+    if not mobile:
+        return None
+    try:
+        number = phonenumbers.parse(mobile, user.client.default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def allowed_regions(client: Client) -> frozenset[str]:
+    """The regions enrollment codes may go to: the client's list, else its phone region."""
+    listed = (client.allowed_countries or "").split(",")
+    return frozenset(region for region in listed if region) or frozenset({client.default_region})
+
+
+def _allowed(client: Client, e164: str) -> bool:
+    region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    return region in allowed_regions(client)
 
 
 def display_number(e164: str) -> str:
@@ -239,38 +296,57 @@ def _audit(session: Session, invitation: Invitation, action: str, **detail: Any)
 
 
 def submit_number(
-    app: Blink, session: Session, invitation: Invitation, raw: str, region: str, *, now: datetime
+    app: Blink,
+    session: Session,
+    invitation: Invitation,
+    raw: str,
+    region: str,
+    *,
+    now: datetime,
+    ip: str | None = None,
 ) -> SendOutcome:
     """Step 1: check the number and text it a code. Commits."""
     parsed = parse_mobile(raw, region)
+    if not isinstance(parsed, NumberProblem) and not _allowed(invitation.user.client, parsed):
+        parsed = NumberProblem.COUNTRY
+    if not isinstance(parsed, NumberProblem) and invitation.user.client.binding_policy == (
+        BindingPolicy.DIRECTORY
+    ):
+        try:
+            on_file = _directory_mobile(app, invitation.user)
+        except DirectoryError as err:
+            log.warning("directory unavailable for the binding policy", error=type(err).__name__)
+            return SendFailed(permanent=False)
+        if on_file != parsed:
+            invitation.code_failures += 1  # a few tries, not an oracle of the user's number
+            parsed = NumberProblem.NOT_ON_FILE
+            if invitation.code_failures >= MAX_CODE_FAILURES:
+                _audit(session, invitation, "enrollment.locked")
     if isinstance(parsed, NumberProblem):
         _audit(session, invitation, "enrollment.number_refused", reason=parsed.value)
         session.commit()
         return Refused(parsed)
-    taken = session.execute(
-        select(User.id).where(User.phone == parsed, User.id != invitation.user_id)
-    ).first()
-    if taken:
-        _audit(
-            session,
-            invitation,
-            "enrollment.number_refused",
-            reason=NumberProblem.TAKEN.value,
-            phone=mask_phone(parsed),
-        )
-        session.commit()
-        return Refused(NumberProblem.TAKEN)
     invitation.phone = parsed
-    return send_code(app, session, invitation, now=now)
+    return send_code(app, session, invitation, now=now, ip=ip)
 
 
-def send_code(
-    app: Blink, session: Session, invitation: Invitation, *, now: datetime
+def send_code(  # noqa: PLR0911 - one return per limit reads best
+    app: Blink, session: Session, invitation: Invitation, *, now: datetime, ip: str | None = None
 ) -> SendOutcome:
-    """Text a new code to the invitation's candidate number, within the limits. Commits."""
+    """Text a new code to the invitation's candidate number, within the limits. Commits.
+
+    A number bound to somebody goes through the same limits, then gets a decoy."""
     phone = invitation.phone
     if phone is None:
         return Refused(NumberProblem.EMPTY)
+    if not _allowed(invitation.user.client, phone):  # the client's list changed since
+        return Refused(NumberProblem.COUNTRY)
+    settings = app.settings
+    cooldown = timedelta(seconds=settings.enrollment_breaker_seconds)
+    if throttle.tripped(session, BREAKER, cooldown=cooldown, now=now):
+        _audit(session, invitation, "enrollment.code_rate_limited", scope="breaker")
+        session.commit()
+        return SendFailed(permanent=False)
     state = code_state(session, invitation, now=now)
     if state.resend_in > timedelta(0):
         _audit(session, invitation, "enrollment.code_rate_limited", scope="invitation")
@@ -286,9 +362,37 @@ def send_code(
         _audit(session, invitation, "enrollment.code_rate_limited", scope="number")
         session.commit()
         return RateLimited(timedelta(days=1), per_number=True)
+    hour = timedelta(hours=1)
+    for scope, key, limit in (
+        (
+            "address",
+            f"enroll-ip:{app.secrets.keyed_hash(ip or 'unknown')}",
+            settings.enrollment_codes_per_ip,
+        ),
+        (
+            "client",
+            f"enroll-client:{invitation.user.client_id}",
+            settings.enrollment_codes_per_client,
+        ),
+    ):
+        if not throttle.allow(session, key, limit=limit, window=hour, now=now):
+            _audit(session, invitation, "enrollment.code_rate_limited", scope=scope)
+            session.commit()
+            return RateLimited(hour)
+    if not throttle.allow(
+        session,
+        "enroll-all",
+        limit=settings.enrollment_codes_per_minute,
+        window=timedelta(minutes=1),
+        now=now,
+    ):
+        _trip_breaker(session, invitation, settings.enrollment_codes_per_minute, cooldown, now)
+        return SendFailed(permanent=False)
     previous = _live_code(session, invitation)
     if previous is not None:
         _end(previous, "replaced", now)
+    if _bound_elsewhere(session, invitation, phone):
+        return _decoy(app, session, invitation, phone, now=now)
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     record = VerificationCode(
         invitation_id=invitation.id,
@@ -311,6 +415,66 @@ def send_code(
         session.commit()
         log.warning("verification code not sent", error_code=error_code_of(err))
         return SendFailed(permanent=err.permanent)
+    return CodeSent(record.id)
+
+
+def _trip_breaker(
+    session: Session, invitation: Invitation, limit: int, cooldown: timedelta, now: datetime
+) -> None:
+    """More codes a minute than ``limit`` over all clients: stop them all, tell the operator."""
+    throttle.trip(session, BREAKER, now=now)
+    audit.record(
+        session,
+        "enrollment.breaker_tripped",
+        actor="system",
+        per_minute=limit,
+        cooldown_seconds=int(cooldown.total_seconds()),
+        client_id_at_trip=invitation.user.client_id,
+    )
+    session.commit()
+    log.error(
+        "enrollment code breaker tripped: no codes are sent until it cools down",
+        per_minute=limit,
+        cooldown_seconds=int(cooldown.total_seconds()),
+    )
+
+
+def _bound_elsewhere(session: Session, invitation: Invitation, phone: str) -> bool:
+    return (
+        session.execute(
+            select(User.id).where(User.phone == phone, User.id != invitation.user_id)
+        ).first()
+        is not None
+    )
+
+
+def _decoy(
+    app: Blink, session: Session, invitation: Invitation, phone: str, *, now: datetime
+) -> CodeSent:
+    """A number bound to somebody: answer as if a code went out, text nothing.
+
+    The stored hash is of 32 random bytes, never of six digits, so no code the user
+    types can match it: every try is a wrong code. Within the same limits as a real
+    code, so the limits cannot tell the two apart either."""
+    record = VerificationCode(
+        invitation_id=invitation.id,
+        phone=phone,
+        code_hash=app.secrets.keyed_hash(f"enrollment-decoy:{secrets.token_hex(32)}"),
+        created_at=now,
+        expires_at=now + CODE_TTL,
+    )
+    session.add(record)
+    session.flush()
+    _audit(
+        session,
+        invitation,
+        "enrollment.number_refused",
+        reason=NumberProblem.TAKEN.value,
+        code_id=record.id,
+        phone=mask_phone(phone),
+    )
+    session.commit()
+    log.info("number bound elsewhere: no code sent", invitation_id=invitation.id)
     return CodeSent(record.id)
 
 
@@ -353,7 +517,12 @@ class Bound:
     user_id: int
 
 
-VerifyOutcome = Bound | CodeRejected
+@dataclass(frozen=True)
+class AwaitingApproval:
+    """Policy "approval": the code was right; an admin now approves the binding."""
+
+
+VerifyOutcome = Bound | CodeRejected | AwaitingApproval
 
 
 def verify_code(  # noqa: PLR0911 - one return per outcome reads best
@@ -386,32 +555,127 @@ def verify_code(  # noqa: PLR0911 - one return per outcome reads best
             return CodeRejected(CodeProblem.LOCKED)
         session.commit()
         return CodeRejected(CodeProblem.WRONG, left)
+    if invitation.user.client.binding_policy == BindingPolicy.APPROVAL:
+        _end(code, "used", now)
+        invitation.phone, invitation.approval_requested_at = code.phone, now
+        _audit(session, invitation, "enrollment.approval_requested", phone=mask_phone(code.phone))
+        session.commit()
+        return AwaitingApproval()
     return _bind(app, session, invitation, code, now=now)
 
 
 def _bind(
     app: Blink, session: Session, invitation: Invitation, code: VerificationCode, *, now: datetime
 ) -> VerifyOutcome:
-    user = invitation.user
-    try:
-        with session.begin_nested():
-            user.phone, user.status = code.phone, UserStatus.ACTIVE
-            session.flush()
-    except IntegrityError:
-        # The unique constraint on users.phone: somebody bound this number first.
-        session.refresh(user)
+    if not _set_phone(session, invitation.user, code.phone):
         _end(code, "taken", now)
         _audit(session, invitation, "enrollment.number_refused", reason=NumberProblem.TAKEN.value)
         session.commit()
         return CodeRejected(CodeProblem.TAKEN)
     _end(code, "used", now)
+    _bound(app, session, invitation, code.phone, now=now)
+    return Bound(invitation.user_id)
+
+
+def _set_phone(session: Session, user: User, phone: str) -> bool:
+    """Bind ``phone``; False when the unique constraint says somebody bound it first."""
+    try:
+        with session.begin_nested():
+            user.phone, user.status = phone, UserStatus.ACTIVE
+            session.flush()
+    except IntegrityError:
+        session.refresh(user)
+        return False
+    return True
+
+
+def _bound(
+    app: Blink, session: Session, invitation: Invitation, phone: str, *, now: datetime
+) -> None:
+    """After the UPDATE: use the link, record, commit, and tell the user."""
+    user = invitation.user
     invitation.used_at = now
-    _audit(session, invitation, "enrollment.phone_bound", phone=mask_phone(code.phone))
+    _audit(session, invitation, "enrollment.phone_bound", phone=mask_phone(phone))
     session.commit()
     log.info("phone bound", user_id=user.id)
     _welcome(app, session, user, invitation.id)
     text_previous_phone(app, session, user)  # the number Reset User unbound, if another
-    return Bound(user.id)
+
+
+# --- approval (policy "approval") -------------------------------------------------------------
+
+
+def awaiting_approval(invitation: Invitation) -> bool:
+    return invitation.approval_requested_at is not None and invitation.approved_at is None
+
+
+def pending_binding(session: Session, user: User) -> Invitation | None:
+    """The user's confirmed binding that waits for an admin, if any."""
+    return session.execute(
+        select(Invitation)
+        .where(
+            Invitation.user_id == user.id,
+            Invitation.approval_requested_at.is_not(None),
+            Invitation.approved_at.is_(None),
+            Invitation.used_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
+        .order_by(Invitation.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _pending_for(session: Session, actor: Actor, user: User) -> Invitation:
+    if not actor.sees(user.client_id):
+        raise NotFound("user")
+    actor.require(Permission.MANAGE_USERS)
+    invitation = pending_binding(session, user)
+    if invitation is None or invitation.phone is None:
+        raise Conflict(f"{user.username}: no phone binding waits for approval")
+    return invitation
+
+
+def approve_binding(app: Blink, session: Session, actor: Actor, user: User) -> str:
+    """Bind the phone the user confirmed, send the welcome SMS and the email. Commits.
+
+    Returns the masked number. ``Conflict`` when nothing waits, the user is disabled,
+    or somebody else bound the number meanwhile."""
+    invitation = _pending_for(session, actor, user)
+    phone = invitation.phone or ""
+    if user.status is UserStatus.DISABLED:
+        raise Conflict(f"{user.username} is disabled: enable the user, or reject the binding")
+    if not _set_phone(session, user, phone):
+        raise Conflict("another user has bound this number since: reject the binding")
+    now = utcnow()
+    invitation.approved_at, invitation.approved_by = now, actor.label
+    audit.record(
+        session,
+        "enrollment.binding_approved",
+        actor=actor,
+        client_id=user.client_id,
+        user_id=user.id,
+        invitation_id=invitation.id,
+        phone=mask_phone(phone),
+    )
+    _bound(app, session, invitation, phone, now=now)
+    return mask_phone(phone) or ""
+
+
+def reject_binding(session: Session, actor: Actor, user: User) -> str:
+    """Refuse the waiting binding: the link is revoked, the phone stays unbound. Commits."""
+    invitation = _pending_for(session, actor, user)
+    invitation.revoked_at, invitation.revoked_reason = utcnow(), "binding_rejected"
+    audit.record(
+        session,
+        "enrollment.binding_rejected",
+        actor=actor,
+        client_id=user.client_id,
+        user_id=user.id,
+        invitation_id=invitation.id,
+        phone=mask_phone(invitation.phone),
+    )
+    session.commit()
+    return mask_phone(invitation.phone) or ""
 
 
 def _welcome(app: Blink, session: Session, user: User, invitation_id: int) -> None:

@@ -9,7 +9,7 @@ gets one generic answer a day, whatever it texted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
@@ -35,7 +35,7 @@ from ..models import (
     client_queue,
     utcnow,
 )
-from . import audit, throttle
+from . import audit, pins, throttle
 from .resets import (
     DAY,
     HOUR,
@@ -63,6 +63,13 @@ SENDER = (
         Client.directory_kind,
         Client.disabled_at,
         Client.support_contact,
+        Client.sender_number,
+        Client.messaging_service_sid,
+        Client.reset_pin,
+        User.pin_hash,
+        User.pin_failures,
+        User.pin_failed_since,
+        User.pin_blocked_until,
         *recent_request_columns(User.id),
     )
     .join(Client, Client.id == User.client_id)
@@ -99,6 +106,10 @@ class Sender:
     recent: Recent
     client_disabled: bool = False
     support_contact: str = ""
+    sender_number: str | None = None
+    messaging_service_sid: str | None = None
+    reset_pin: str = "off"
+    pin: pins.PinState = field(default_factory=pins.PinState)
 
 
 def find_sender(session: Session, phone: str, now: datetime) -> Sender | None:
@@ -110,8 +121,9 @@ def find_sender(session: Session, phone: str, now: datetime) -> Sender | None:
     if row is None:
         return None
     (user_id, status, language, opted_out, client_id, slug, client_language,
-     per_hour, per_day, directory_kind, disabled_at, support, pending_since, last_hour,
-     last_day) = row  # fmt: skip
+     per_hour, per_day, directory_kind, disabled_at, support, sender_number, service_sid,
+     reset_pin, pin_hash, pin_failures, pin_failed_since, pin_blocked_until,
+     pending_since, last_hour, last_day) = row  # fmt: skip
     return Sender(
         target=Target(user_id, client_id, client_queue(slug), per_hour, per_day),
         status=status,
@@ -121,7 +133,33 @@ def find_sender(session: Session, phone: str, now: datetime) -> Sender | None:
         recent=Recent(pending_since, last_hour, last_day),
         client_disabled=disabled_at is not None,
         support_contact=support,
+        sender_number=sender_number,
+        messaging_service_sid=service_sid,
+        reset_pin=reset_pin,
+        pin=pins.PinState(pin_hash, pin_failures or 0, pin_failed_since, pin_blocked_until),
     )
+
+
+def to_number_allowed(app: Blink, session: Session, sender: Sender, to: str) -> bool:
+    """Whether a text to ``to`` may act for ``sender``'s client.
+
+    The client's own sender number always may. A client that sends through a Messaging
+    Service (its own, or the MSP's ``TWILIO_MESSAGING_SERVICE_SID`` when it has no sender
+    number) may be texted on any number of that service's pool, which we do not list:
+    any ``To`` is accepted then, except another client's sender number. A client with a
+    sender number and no service of its own: only that number.
+    """
+    if to == sender.sender_number:
+        return True
+    uses_service = bool(sender.messaging_service_sid) or (
+        not sender.sender_number and bool(app.settings.twilio_messaging_service_sid)
+    )
+    if not uses_service:
+        return False
+    others = session.connection().execute(
+        select(Client.id).where(Client.sender_number == to, Client.id != sender.target.client_id)
+    )
+    return others.first() is None
 
 
 def handle(app: Blink, message: InboundSms) -> Reply:
@@ -142,6 +180,21 @@ def handle(app: Blink, message: InboundSms) -> Reply:
             return Reply()
         sender = find_sender(session, message.sender, now)
         if sender is None or sender.status is not UserStatus.ACTIVE:
+            reply = _unknown_sender(app, session, message, keyword, now)
+        elif not to_number_allowed(app, session, sender, message.to):
+            # Another client's number (or a stray one): nothing acts, the answer is the
+            # unknown sender's, and the attempt is audited for the user's client.
+            log.warning("text to a number that is not the client's; refused")
+            audit.record(
+                session,
+                "sms.wrong_number",
+                actor=f"sms:user:{sender.target.user_id}",
+                client_id=sender.target.client_id,
+                user_id=sender.target.user_id,
+                source=mask_phone(message.sender),
+                to=message.to,
+                keyword=keyword.action.value,
+            )
             reply = _unknown_sender(app, session, message, keyword, now)
         else:
             target = sender.target
@@ -195,6 +248,48 @@ def _set_opt_out(session: Session, sender: Sender, message: InboundSms, *, opted
     )
 
 
+def _set_pin(session: Session, sender: Sender, message: InboundSms, keyword: Keyword) -> str:
+    """``PIN 4821``: set the user's reset PIN, once; changing it takes an admin."""
+    language, target = sender.language, sender.target
+    if sender.pin.pin_hash:
+        return translate(language, texts.PIN_ALREADY_SET, support=sender.support_contact)
+    if keyword.pin is None:
+        return translate(language, texts.PIN_INVALID)
+    pins.set_by_text(
+        session,
+        pin=keyword.pin,
+        user_id=target.user_id,
+        client_id=target.client_id,
+        source=mask_phone(message.sender),
+    )
+    return translate(language, texts.PIN_SET)
+
+
+def _pin_refusal(
+    session: Session, sender: Sender, message: InboundSms, keyword: Keyword, now: datetime
+) -> str | None:
+    """The reply refusing a RESET or UNLOCK for its PIN, or None when it may go on."""
+    outcome = pins.check(
+        session,
+        policy=sender.reset_pin,
+        state=sender.pin,
+        pin=keyword.pin,
+        user_id=sender.target.user_id,
+        client_id=sender.target.client_id,
+        source=mask_phone(message.sender),
+        now=now,
+    )
+    language = sender.language
+    if outcome is pins.PinCheck.OK:
+        return None
+    log.info("request refused for its reset PIN", outcome=outcome.value)
+    if outcome is pins.PinCheck.NOT_SET:
+        return translate(language, texts.PIN_REQUIRED)
+    if outcome is pins.PinCheck.BLOCKED:
+        return translate(language, texts.PIN_BLOCKED, support=sender.support_contact)
+    return translate(language, texts.PIN_WRONG)
+
+
 def _known_sender(
     app: Blink,
     session: Session,
@@ -217,6 +312,12 @@ def _known_sender(
         text = translate(language, texts.CLIENT_DISABLED, support=sender.support_contact)
     elif action is Action.UNLOCK and sender.directory_kind in WITHOUT_UNLOCK:
         text = translate(language, texts.UNLOCK_NOT_SUPPORTED)
+    elif action is Action.PIN and sender.reset_pin in ("optional", "required"):
+        text = _set_pin(session, sender, message, keyword)
+    elif action in (Action.RESET, Action.UNLOCK) and (
+        refused := _pin_refusal(session, sender, message, keyword, now)
+    ):
+        text = refused
     elif action in (Action.RESET, Action.UNLOCK):
         kind = RequestKind.RESET if action is Action.RESET else RequestKind.UNLOCK
         outcome = request_reset(

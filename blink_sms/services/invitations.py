@@ -28,7 +28,7 @@ from ..messaging.email import EmailError, OutgoingEmail
 from ..messaging.pages import email_templates, gettext_for
 from ..models import Client, Invitation, User, UserStatus, utcnow
 from ..retries import RetryLater
-from . import audit
+from . import audit, pins
 from .branding import brand_of
 from .errors import Conflict
 from .mail import email_sender_for
@@ -181,6 +181,9 @@ def reset_user(app: Blink, session: Session, actor: Actor, user: User) -> Invita
         )
         # Kept until the next binding has told it so (notices.text_previous_phone).
         user.previous_phone, user.phone = user.phone, None
+    if pins.clear(user):  # the reset PIN, its wrong tries and its block go too
+        audit.record(session, "user.pin_cleared", actor=actor, client_id=user.client_id,
+                     user_id=user.id)  # fmt: skip
     return _create_and_send(app, session, user, actor=actor, reason="reset_user")
 
 

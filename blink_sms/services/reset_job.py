@@ -41,6 +41,7 @@ from directory_adapters import (
     DirectoryAdapter,
     DirectoryError,
     OperationNotSupported,
+    OperationRefused,
     PasswordRejected,
 )
 
@@ -61,7 +62,7 @@ from ..models import (
     utcnow,
 )
 from ..retries import RetryPolicy
-from . import audit
+from . import audit, sim_swap
 from .leases import REQUESTS, LeaseLost, Work, claim, fence, heartbeat, held
 from .outbound import deliver
 
@@ -81,6 +82,8 @@ def job_id(request_id: int, attempt: int) -> str:
 
 
 def error_code_of(err: DirectoryError | SmsError) -> str:
+    if isinstance(err, sim_swap.SimSwapError):
+        return err.error_code
     if isinstance(err, SmsError):
         return f"sms_{err.code}" if err.code else "sms_failed"
     name = type(err).__name__
@@ -173,7 +176,10 @@ def _queue_notice(app: Blink, work: Work) -> None:
 
 
 def _reset_and_text(app: Blink, work: Work, directory: DirectoryAdapter) -> None:
-    """Set a fresh one-time password and text it. The password lives only here."""
+    """Set a fresh one-time password and text it. The password lives only here.
+
+    First, per the client's policy, a SIM swap check (raises ``SimSwapError``)."""
+    sim_swap.check(app, work)
     policy = directory.password_policy()
     avoid = [work.username, work.display_name]
     password = otp.generate_password(policy, length=work.password_length, avoid=avoid)
@@ -291,7 +297,10 @@ def _after_failure(
     wait = None if err.permanent else policy.wait_after(work.attempt, retry_after)
     if wait is None:
         log.error("request failed", error_code=code, detail=err.message)
-        _fail(app, work, code)
+        # The directory will not reset this account (privileged, synced, guest,
+        # disabled...): say so, rather than an apology that invites a retry.
+        refused = isinstance(err, OperationRefused) and work.kind is RequestKind.RESET
+        _fail(app, work, code, text=texts.RESET_REFUSED if refused else texts.APOLOGY)
         return
     now = utcnow()
     at_once = wait <= timedelta(0)
@@ -327,10 +336,11 @@ def _after_failure(
         enqueue(app, due, noted=True)
 
 
-def _fail(app: Blink, work: Work, code: str) -> None:
-    """Give up: the apology first (so a crash cannot skip it), then the record."""
+def _fail(app: Blink, work: Work, code: str, *, text: str = texts.APOLOGY) -> None:
+    """Give up: the apology (or another ``text`` with {support}) first, so a crash cannot
+    skip it, then the record."""
     if work.phone is not None and not work.opted_out:
-        body = translate(work.language, texts.APOLOGY, support=work.support_contact)
+        body = translate(work.language, text, support=work.support_contact)
         try:
             _send(app, work, body, purpose="apology")
         except SmsError as err:

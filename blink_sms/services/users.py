@@ -37,6 +37,8 @@ class ImportSummary:
     skipped_protected: int = 0
     skipped_invalid_email: int = 0
     disabled: list[str] = field(default_factory=list)  # existing users now disabled
+    # "username: why" of each user skipped as protected (the directory's reason)
+    protected: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -91,6 +93,7 @@ def import_users(
         user = existing.get(entry.id)
         if entry.protected:
             summary.skipped_protected += 1
+            summary.protected.append(f"{entry.username}: {entry.protected_reason or 'protected'}")
             continue
         if entry.disabled:
             if user is not None and user.status is not UserStatus.DISABLED:

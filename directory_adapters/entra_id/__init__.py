@@ -9,18 +9,25 @@ Settings (per client, stored encrypted):
 ``client_secret``
     A client secret of that app. Or, instead, a certificate uploaded to the app:
 ``certificate_key`` and ``certificate_thumbprint``
-    its unencrypted PEM private key and its SHA-1 thumbprint (40 hex digits).
-``authority`` (default ``https://login.microsoftonline.com``)
-    The identity platform; ``https://login.microsoftonline.us`` for US Government,
-    ``https://login.chinacloudapi.cn`` for 21Vianet.
-``graph_url`` (default ``https://graph.microsoft.com/v1.0``)
-    Graph for that cloud, e.g. ``https://graph.microsoft.us/v1.0``. Tokens are asked
-    for its host's ``/.default`` scope.
+    its unencrypted PEM private key and its SHA-256 thumbprint (64 hex digits; the
+    assertion is then signed PS256 with ``x5t#S256``), or its SHA-1 one (40, RS256).
+``cloud`` (default ``global``)
+    A preset of ``authority`` and ``graph_url``: ``global`` (login.microsoftonline.com,
+    graph.microsoft.com), ``usgov`` (US Government GCC High: login.microsoftonline.us,
+    graph.microsoft.us), ``dod`` (login.microsoftonline.us, dod-graph.microsoft.us) or
+    ``china`` (21Vianet: login.chinacloudapi.cn, microsoftgraph.chinacloudapi.cn).
+``authority`` and ``graph_url`` (default: the cloud's)
+    To override the preset. Tokens are asked for the Graph host's ``/.default`` scope.
+``force_change_with_mfa`` (default ``false``)
+    When a reset forces a change at next sign-in, also send
+    ``forceChangePasswordNextSignInWithMfa``: the user passes MFA before changing it.
 ``connect_timeout`` (default 5) and ``timeout`` (default 30)
     Seconds, on every HTTP call (token endpoint and Graph).
 ``refuse_privileged`` (default ``true``)
-    Refuse users who hold an Entra directory role (an active assignment, direct or
-    through a role-assignable group) and show them as ``protected``.
+    Refuse users who hold an Entra directory role and show them as ``protected``:
+    active or PIM-eligible, tenant-wide or scoped to an administrative unit, built-in
+    or custom, direct or through a role-assignable group (``roleManagement/directory``
+    ``roleAssignments`` and ``roleEligibilityScheduleInstances``).
 ``user_attribute`` (default ``userPrincipalName``)
     What ``username`` shows and ``find_user`` also matches: ``userPrincipalName``,
     ``mail``, ``mailNickname``, ``onPremisesSamAccountName`` or ``employeeId``.
@@ -31,9 +38,11 @@ Application permissions (admin consent), least privileged first; :func:`diagnose
 reads the token's ``roles`` claim and says which are missing: ``User.Read.All``;
 ``GroupMember.Read.All`` (users of a group); ``User-PasswordProfile.ReadWrite.All``
 (set passwords; Microsoft also documents a directory role for the app, such as User
-Administrator); ``RoleManagement.Read.Directory`` (privileged users in lists);
+Administrator); ``RoleManagement.Read.Directory`` (role assignments and PIM eligibilities: without
+it no user can be told apart from an administrator, so lookups fail);
 ``AuditLog.Read.All`` and an Entra ID P1/P2 licence (lockout watch); ``Domain.Read.All``
-(the domains' password validity period, for password-expiry reminders).
+(federated domains, and the password validity period for expiry reminders);
+``AdministrativeUnit.Read.All`` (restricted-management administrative units).
 
 Where Entra ID differs from the Protocol:
 
@@ -42,7 +51,10 @@ Where Entra ID differs from the Protocol:
   ``set_password`` cannot honour ``unlock=False``);
 * users synchronised from on-premises AD (``onPremisesSyncEnabled``) are refused with
   :class:`SyncedFromActiveDirectory` and shown as ``protected``: a cloud reset would
-  not reach AD, where their password lives;
+  not reach AD, where their password lives; so are users of a federated domain
+  (:class:`FederatedDomain`: connect the client's AD instead), guests
+  (:class:`GuestAccount`) and members of a restricted-management administrative unit
+  (:class:`ManagementRestricted`); ``protected_reason`` says which;
 * there are no OUs: ``list_ous``, ``list_users(ou=...)`` and ``count_users(ou=...)``
   raise ``OperationNotSupported``;
 * group names are searched by Graph's ``$search``, which matches words that start with
@@ -71,7 +83,14 @@ from typing import TYPE_CHECKING, Any
 from .settings import CAPABILITIES, SCHEMA, EntraSettings
 
 if TYPE_CHECKING:
-    from .adapter import EntraIdDirectory, PrivilegedAccount, SyncedFromActiveDirectory
+    from .adapter import (
+        EntraIdDirectory,
+        FederatedDomain,
+        GuestAccount,
+        ManagementRestricted,
+        PrivilegedAccount,
+        SyncedFromActiveDirectory,
+    )
     from .diagnosis import Finding, diagnose
     from .graph import ERROR_TABLE, ErrorRule, GraphClient, MsalTokens
 
@@ -79,6 +98,9 @@ if TYPE_CHECKING:
 _LAZY = {
     "EntraIdDirectory": ".adapter",
     "PrivilegedAccount": ".adapter",
+    "GuestAccount": ".adapter",
+    "ManagementRestricted": ".adapter",
+    "FederatedDomain": ".adapter",
     "SyncedFromActiveDirectory": ".adapter",
     "Finding": ".diagnosis",
     "diagnose": ".diagnosis",
@@ -104,8 +126,11 @@ __all__ = [
     "EntraIdDirectory",
     "EntraSettings",
     "ErrorRule",
+    "FederatedDomain",
     "Finding",
     "GraphClient",
+    "GuestAccount",
+    "ManagementRestricted",
     "MsalTokens",
     "PrivilegedAccount",
     "SyncedFromActiveDirectory",

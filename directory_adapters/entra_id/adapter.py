@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -25,6 +26,7 @@ from ..base import (
     PasswordPolicy,
 )
 from ..errors import (
+    ConfigurationError,
     DirectoryError,
     OperationNotSupported,
     OperationRefused,
@@ -37,18 +39,28 @@ from .lookups import (
     find_groups,
     flatten,
     group_id,
+    memberships_of,
     odata_literal,
     privileged_ids,
+    restricted_member_ids,
+    restricted_unit,
     roles_of,
     users_by_ids,
 )
-from .permissions import READ_DOMAINS, READ_GROUPS, READ_SIGN_INS, READ_USERS, SET_PASSWORDS
+from .permissions import (
+    READ_DOMAINS,
+    READ_GROUPS,
+    READ_SIGN_INS,
+    READ_USERS,
+    RESET_ROLE_ADVICE,
+    SET_PASSWORDS,
+)
 from .settings import GUID, EntraSettings
 
 # Graph filters these two only as advanced queries (ConsistencyLevel: eventual + $count).
 _ADVANCED_ATTRIBUTES = frozenset({"onPremisesSamAccountName", "employeeId"})
 _USER_FIELDS = ("id", "userPrincipalName", "displayName", "mail", "mobilePhone",
-                "accountEnabled", "onPremisesSyncEnabled")  # fmt: skip
+                "accountEnabled", "onPremisesSyncEnabled", "userType")  # fmt: skip
 LOCKED_OUT_ERROR = 50053  # AADSTS50053: account locked (smart lockout)
 # What a password's expiry is computed from (see password_expiries).
 _EXPIRY_FIELDS = ("userType", "lastPasswordChangeDateTime", "passwordPolicies")
@@ -63,6 +75,42 @@ class SyncedFromActiveDirectory(OperationRefused):
 
 class PrivilegedAccount(OperationRefused):
     """The user holds an Entra directory role; the gateway does not reset such accounts."""
+
+
+class GuestAccount(OperationRefused):
+    """A guest (``userType`` Guest, ``#EXT#`` UPN): their password is their own
+    organisation's, not this tenant's."""
+
+
+class ManagementRestricted(OperationRefused):
+    """The user is in a restricted-management administrative unit: only roles scoped to
+    that unit may manage them, and the gateway must not."""
+
+
+class FederatedDomain(OperationRefused):
+    """The user's domain is federated: the password lives on premises, not in Entra ID."""
+
+
+_SYNCED = (
+    "user is synchronised from on-premises Active Directory (onPremisesSyncEnabled): a "
+    "cloud reset would not reach AD, where the password lives; reset it through the "
+    "client's Active Directory connection (this client has none)"
+)
+_GUEST = "guest account (userType Guest): its password belongs to its home organisation"
+_RESTRICTED = "user is in the restricted-management administrative unit {}"
+_FEDERATED = (
+    "the user's domain {} is federated: the password is managed on premises; connect "
+    "the client's Active Directory instead"
+)
+_PRIVILEGED = "account holds Entra directory role(s) {}"
+
+
+def _is_guest(raw: Json) -> bool:
+    return raw.get("userType") == "Guest" or "#EXT#" in str(raw.get("userPrincipalName") or "")
+
+
+def _domain_of(raw: Json) -> str:
+    return str(raw.get("userPrincipalName") or "").rpartition("@")[2].casefold()
 
 
 def _now() -> datetime:
@@ -196,8 +244,8 @@ class EntraIdDirectory:
                 permission=READ_GROUPS[0],
             )
         rows = flatten(pages)
-        privileged = privileged_ids(self.graph) if self.settings.refuse_privileged else set()
-        return iter([self._user(row, privileged=row["id"] in privileged) for row in rows])
+        reasons = self._refusals(rows)
+        return iter([self._user(row, reason=reasons.get(row["id"], "")) for row in rows])
 
     def count_users(self, *, group: str | None = None, ou: str | None = None) -> int:
         """How many users ``list_users`` gives for the same ``group``: Graph's count (an
@@ -225,26 +273,28 @@ class EntraIdDirectory:
         """``PATCH /users/{id}`` with a ``passwordProfile``. A reset also ends a smart
         lockout, so ``unlock`` cannot be honoured as ``False``.
 
-        Refuses disabled accounts, users synchronised from on-premises AD
-        (:class:`SyncedFromActiveDirectory`) and, unless ``refuse_privileged`` is off,
-        holders of a directory role (:class:`PrivilegedAccount`), before any change.
+        Refuses, before any change: disabled accounts, users synchronised from
+        on-premises AD (:class:`SyncedFromActiveDirectory`), guests
+        (:class:`GuestAccount`), users of a federated domain (:class:`FederatedDomain`),
+        users in a restricted-management administrative unit
+        (:class:`ManagementRestricted`) and, unless ``refuse_privileged`` is off, holders
+        of a directory role (:class:`PrivilegedAccount`).
         """
         raw = self._fetch(user_id)
         if raw.get("accountEnabled") is False:
             raise OperationRefused("account is disabled")
-        if raw.get("onPremisesSyncEnabled"):
-            raise SyncedFromActiveDirectory(
-                "user is synchronised from on-premises Active Directory "
-                "(onPremisesSyncEnabled): a cloud reset would not reach AD, where the "
-                "password lives; reset it through the client's Active Directory connection "
-                "(this client has none)"
-            )
-        if self.settings.refuse_privileged and (roles := roles_of(self.graph, raw["id"])):
+        refusal = self._refusal(raw)
+        if isinstance(refusal, PrivilegedAccount):
             raise PrivilegedAccount(
-                f"account holds Entra directory role(s) {', '.join(sorted(roles))}: "
-                "the gateway does not reset privileged accounts (refuse_privileged)"
+                f"{refusal.message}: the gateway does not reset privileged accounts "
+                "(refuse_privileged)"
             )
-        profile = {"forceChangePasswordNextSignIn": must_change, "password": password}
+        if refusal is not None:
+            raise refusal
+        profile: dict[str, object] = {"forceChangePasswordNextSignIn": must_change,
+                                      "password": password}  # fmt: skip
+        if must_change and self.settings.force_change_with_mfa:
+            profile["forceChangePasswordNextSignInWithMfa"] = True
         try:
             self.graph.request(
                 "PATCH",
@@ -362,11 +412,10 @@ class EntraIdDirectory:
             if (expires_at := _password_expiry(row, validity)) is not None
             and now < expires_at < until
         ]
-        # Role holders are looked up for the whole list at once, and only when needed.
-        needed = due and self.settings.refuse_privileged
-        privileged = privileged_ids(self.graph) if needed else set()
+        # Refusals are looked up for the whole list at once, and only when needed.
+        reasons = self._refusals([row for row, _ in due]) if due else {}
         found = [
-            PasswordExpiry(self._user(row, privileged=row["id"] in privileged), expires_at)
+            PasswordExpiry(self._user(row, reason=reasons.get(row["id"], "")), expires_at)
             for row, expires_at in due
         ]
         return sorted(found, key=lambda e: (e.expires_at, e.user.username.casefold()))
@@ -408,14 +457,12 @@ class EntraIdDirectory:
             permission=READ_USERS[0],
         )
 
-    def _user(self, raw: Json, *, privileged: bool | None = None) -> DirectoryUser:
-        synced = bool(raw.get("onPremisesSyncEnabled"))
-        if privileged is None:
-            privileged = (
-                self.settings.refuse_privileged
-                and not synced
-                and bool(roles_of(self.graph, raw["id"]))
-            )
+    def _user(self, raw: Json, *, reason: str | None = None) -> DirectoryUser:
+        """A :class:`DirectoryUser`; ``reason`` is why it is protected ("" for not),
+        looked up here when not given."""
+        if reason is None:
+            refusal = self._refusal(raw)
+            reason = refusal.message if refusal is not None else ""
         upn = str(raw.get("userPrincipalName") or "")
         return DirectoryUser(
             id=str(raw["id"]),
@@ -425,8 +472,78 @@ class EntraIdDirectory:
             upn=upn or None,
             mobile=raw.get("mobilePhone"),
             disabled=raw.get("accountEnabled") is False,
-            protected=synced or privileged,
+            protected=bool(reason),
+            protected_reason=reason or None,
         )
+
+    def _refusal(self, raw: Json) -> OperationRefused | None:
+        """Why the gateway must not reset this user (the first reason found), or ``None``:
+        cheapest checks first, then the user's domain, memberships and roles."""
+        if raw.get("onPremisesSyncEnabled"):
+            return SyncedFromActiveDirectory(_SYNCED)
+        if _is_guest(raw):
+            return GuestAccount(_GUEST)
+        domain = _domain_of(raw)
+        if domain in self._federated_domains([domain]):
+            return FederatedDomain(_FEDERATED.format(domain))
+        memberships = memberships_of(self.graph, raw["id"])
+        if unit := restricted_unit(memberships):
+            return ManagementRestricted(_RESTRICTED.format(unit))
+        if self.settings.refuse_privileged and (
+            roles := roles_of(self.graph, raw["id"], memberships)
+        ):
+            return PrivilegedAccount(_PRIVILEGED.format(", ".join(sorted(roles))))
+        return None
+
+    def _refusals(self, rows: list[Json]) -> dict[str, str]:
+        """Why each of ``rows`` is protected, by id (the unprotected left out): the same
+        reasons as :meth:`_refusal`, with one lookup of each kind for the whole list."""
+        reasons: dict[str, str] = {}
+        todo = []
+        for row in rows:
+            if row.get("onPremisesSyncEnabled"):
+                reasons[row["id"]] = _SYNCED
+            elif _is_guest(row):
+                reasons[row["id"]] = _GUEST
+            else:
+                todo.append(row)
+        if not todo:
+            return reasons
+        federated = self._federated_domains(_domain_of(row) for row in todo)
+        restricted = restricted_member_ids(self.graph)
+        privileged = privileged_ids(self.graph) if self.settings.refuse_privileged else set()
+        for row in todo:
+            if _domain_of(row) in federated:
+                reasons[row["id"]] = _FEDERATED.format(_domain_of(row))
+            elif row["id"] in restricted:
+                reasons[row["id"]] = "user is in a restricted-management administrative unit"
+            elif row["id"] in privileged:
+                reasons[row["id"]] = "account holds an Entra directory role (active or eligible)"
+        return reasons
+
+    def _federated_domains(self, names: Iterable[str]) -> set[str]:
+        """Which of the domain ``names`` (casefolded) are federated: one GET for one name,
+        one list of the tenant's domains for more."""
+        wanted = set(names)
+        if len(wanted) == 1:
+            [name] = wanted
+            rows = [
+                self.graph.request(
+                    "GET",
+                    f"/domains/{quote(name, safe='')}",
+                    params={"$select": "id,authenticationType"},
+                    permission=READ_DOMAINS[0],
+                    not_found=ConfigurationError,
+                )
+            ]
+        else:
+            params = {"$select": "id,authenticationType"}
+            rows = flatten(self.graph.pages("/domains", params=params, permission=READ_DOMAINS[0]))
+        return {
+            str(row.get("id") or "").casefold()
+            for row in rows
+            if row.get("authenticationType") == "Federated"
+        } & wanted
 
     def _sign_ins(self, params: Mapping[str, str], *, every_page: bool = False) -> list[Json]:
         """Sign-in log entries; a missing permission or licence turns the watch off."""
@@ -461,14 +578,15 @@ class EntraIdDirectory:
             roles = set(self.tokens.claims().get("roles") or [])
         except DirectoryError:
             return err
+        finally:
+            self.tokens.renew()  # that token too may predate the admin's fix: not kept
         if not roles & set(SET_PASSWORDS):
             return err
         return PermissionDenied(
             f"{err.message}; the app has {SET_PASSWORDS[0]}, so the app's directory role "
-            "does not cover this user (User Administrator resets users; administrators "
-            "need Privileged Authentication Administrator)",
-            missing_right="directory role: User Administrator or Privileged Authentication "
-            "Administrator",
+            f"does not cover this user: {RESET_ROLE_ADVICE}",
+            missing_right="directory role: Password Administrator, Helpdesk Administrator "
+            "or User Administrator",
         )
 
 

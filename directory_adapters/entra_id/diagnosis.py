@@ -17,7 +17,9 @@ from .permissions import (
     READ_GROUPS,
     READ_ROLES,
     READ_SIGN_INS,
+    READ_UNITS,
     READ_USERS,
+    RESET_ROLE_ADVICE,
     SET_PASSWORDS,
 )
 
@@ -86,15 +88,21 @@ def _needs(refuse_privileged: bool) -> list[_Need]:
         _Need(
             "spot privileged users",
             READ_ROLES,
-            "mark directory-role holders in user lists",
+            "refuse holders of directory roles, active or eligible",
             "problem" if refuse_privileged else "warning",
+        ),
+        _Need(
+            "spot restricted users",
+            READ_UNITS,
+            "refuse users of restricted-management administrative units",
+            "problem",
         ),
         _Need("lockout watch", READ_SIGN_INS, "read sign-in logs for lockouts", "warning"),
         _Need(
-            "expiry reminders",
+            "read domains",
             READ_DOMAINS,
-            "read the domains' password validity period for expiry reminders",
-            "warning",
+            "refuse users of federated domains and read the password validity period",
+            "problem",
         ),
     ]
 
@@ -122,9 +130,8 @@ def _password_role_finding(claims: Json) -> Finding:
         "warning",
         "directory role",
         "the token shows no directory role that can reset passwords; if resets are "
-        "refused with 403, assign the app the User Administrator role (or Helpdesk "
-        "Administrator; Privileged Authentication Administrator for administrators)",
-        missing="User Administrator",
+        f"refused with 403, assign the app one: {RESET_ROLE_ADVICE}",
+        missing="Password Administrator, Helpdesk Administrator or User Administrator",
     )
 
 

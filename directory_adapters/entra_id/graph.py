@@ -9,7 +9,8 @@ retryable outcome; every other row is permanent.
 Tokens come from msal's ``ConfidentialClientApplication`` (client-credentials flow),
 built on first use so that creating an adapter never touches the network. msal
 keeps the token in memory and renews it before it expires; a 401 from Graph drops
-the cached token and asks for a new one, once.
+the cached token and asks for a new one, once; a 403 drops it too, so that the call
+after a consent or role change is made with a token that carries it.
 
 No request body is ever put in an error or a log line: the password PATCH goes
 through here.
@@ -165,11 +166,34 @@ def _first_line(text: object) -> str:
     return str(text or "").strip().splitlines()[0] if str(text or "").strip() else ""
 
 
+def _sha256_assertion(credential: Mapping[str, str]) -> dict[str, Any]:
+    """A certificate credential by SHA-256 thumbprint, as msal's ``client_assertion``.
+
+    msal (1.39) signs with a SHA-256 thumbprint (``x5t#S256``, PS256) only when given the
+    public certificate to compute it from; with a private key it takes a SHA-1
+    ``thumbprint``. So the assertion is made here, by msal's own JWT maker, for the
+    token endpoint msal discovered (it passes that to a one-argument callable).
+    """
+    from msal.oauth2cli.assertion import JwtAssertionCreator
+
+    creator = JwtAssertionCreator(credential["private_key"], "PS256",
+                                  sha256_thumbprint=credential["thumbprint_sha256"])  # fmt: skip
+
+    def assertion(context: Mapping[str, str]) -> bytes:
+        made: bytes = creator.create_normal_assertion(
+            audience=context["token_endpoint"], issuer=context["client_id"]
+        )
+        return made
+
+    return {"client_assertion": assertion}
+
+
 class MsalTokens:
     """App-only tokens for Graph from msal (client credentials), cached in this process.
 
     ``credential`` is the client secret, or msal's certificate mapping
-    (``{"private_key": PEM, "thumbprint": SHA-1 hex}``).
+    (``{"private_key": PEM, "thumbprint": SHA-1 hex}``), or the same with
+    ``thumbprint_sha256`` (SHA-256 hex) instead, signed as :func:`_sha256_assertion` says.
     """
 
     def __init__(
@@ -198,13 +222,12 @@ class MsalTokens:
             # instance_discovery=False: the authority is the admin's explicit choice
             # (public or national cloud); msal must not ask login.microsoftonline.com
             # about it. msal still reads the tenant's OpenID configuration.
+            credential = self._credential
+            if not isinstance(credential, str) and "thumbprint_sha256" in credential:
+                credential = _sha256_assertion(credential)
             self._app = msal.ConfidentialClientApplication(
                 self._client_id,
-                client_credential=(
-                    self._credential
-                    if isinstance(self._credential, str)
-                    else dict(self._credential)
-                ),
+                client_credential=(credential if isinstance(credential, str) else dict(credential)),
                 authority=self._authority,
                 http_client=self._http,
                 instance_discovery=False,
@@ -430,6 +453,10 @@ class GraphClient:
         )
         retry_after = retry_after_seconds(response.headers.get("Retry-After"), self._clock())
         if rule.error is PermissionDenied:
+            # A token keeps the permissions ("roles") and directory roles ("wids") it was
+            # issued with, for about an hour: drop it, so that the next call after the
+            # admin grants consent or a role gets a new token that has them.
+            self.tokens.renew()
             return PermissionDenied(
                 f"{detail}; the app needs {permission}", missing_right=permission
             )

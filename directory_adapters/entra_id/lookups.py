@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import ConfigurationError
 from .graph import GraphClient, Json
-from .permissions import READ_GROUPS, READ_ROLES, READ_USERS
+from .permissions import READ_GROUPS, READ_ROLES, READ_UNITS, READ_USERS
 from .settings import GUID
 
 _IDS_PER_FILTER = 15  # Graph's limit on values in an "in (...)" filter
@@ -26,35 +26,117 @@ def flatten(pages: Iterable[list[Json]]) -> list[Json]:
     return [row for page in pages for row in page]
 
 
-def roles_of(graph: GraphClient, user_id: str) -> list[str]:
-    """Directory roles the user holds, directly or through role-assignable groups.
+# Where Entra ID keeps roles beyond the activated tenant-wide directoryRoles: active
+# assignments and PIM eligibilities, at every scope (tenant, administrative unit), of
+# built-in and custom role definitions.
+_ROLE_COLLECTIONS = {
+    "/roleManagement/directory/roleAssignments": "",
+    "/roleManagement/directory/roleEligibilityScheduleInstances": "eligible",
+}
+_AU_SCOPE = "/administrativeUnits/"
 
-    ``transitiveMemberOf`` without the OData cast is not an advanced query, so it
-    is not eventually consistent: a role granted a moment ago is seen.
-    """
+
+def memberships_of(graph: GraphClient, user_id: str) -> list[Json]:
+    """The user's groups, activated directory roles and administrative units, direct or
+    transitive. ``transitiveMemberOf`` without the OData cast is not an advanced query,
+    so it is not eventually consistent: a role granted a moment ago is seen."""
     pages = graph.pages(
         f"/users/{user_id}/transitiveMemberOf",
-        params={"$select": "id,displayName", "$top": "999"},
+        params={
+            "$select": "id,displayName,isAssignableToRole,isMemberManagementRestricted",
+            "$top": "999",
+        },
         permission=READ_USERS[0],
     )
-    return [
+    return flatten(pages)
+
+
+def restricted_unit(memberships: list[Json]) -> str | None:
+    """The name of a restricted-management administrative unit among ``memberships``."""
+    for entry in memberships:
+        if (
+            entry.get("@odata.type") == "#microsoft.graph.administrativeUnit"
+            and entry.get("isMemberManagementRestricted") is True
+        ):
+            return str(entry.get("displayName") or entry.get("id"))
+    return None
+
+
+def restricted_member_ids(graph: GraphClient) -> set[str]:
+    """Every user in a restricted-management administrative unit, for a whole list."""
+    params = {"$select": "id,isMemberManagementRestricted"}
+    units = flatten(graph.pages("/directory/administrativeUnits", params=params,
+                                permission=READ_UNITS[0]))  # fmt: skip
+    ids: set[str] = set()
+    for unit in units:
+        if unit.get("isMemberManagementRestricted") is True:
+            members = graph.pages(
+                f"/directory/administrativeUnits/{unit['id']}/members",
+                params={"$select": "id"},
+                permission=READ_UNITS[0],
+            )
+            ids.update(
+                str(member["id"])
+                for member in flatten(members)
+                if member.get("@odata.type") == "#microsoft.graph.user"
+            )
+    return ids
+
+
+def roles_of(graph: GraphClient, user_id: str, memberships: list[Json]) -> list[str]:
+    """Directory roles the user holds, directly or through role-assignable groups:
+    activated tenant-wide roles first (in ``memberships``, from :func:`memberships_of`);
+    when there are none, the role assignments and PIM eligibilities of the user and of
+    those groups, at every scope. A role found there is named with how it is held, e.g.
+    "User Administrator (administrative unit)" or "Privileged Role Administrator
+    (eligible)".
+    """
+    active = [
         str(entry.get("displayName") or entry.get("id"))
-        for entry in flatten(pages)
+        for entry in memberships
         if entry.get("@odata.type") == "#microsoft.graph.directoryRole"
     ]
+    if active:
+        return active
+    principals = [user_id] + [
+        str(entry["id"])
+        for entry in memberships
+        if entry.get("@odata.type") == "#microsoft.graph.group" and entry.get("isAssignableToRole")
+    ]
+    found: set[str] = set()
+    for principal in principals:
+        params = {
+            "$filter": f"principalId eq {odata_literal(principal)}",
+            "$expand": "roleDefinition($select=displayName)",
+        }
+        for how, row in _role_rows(graph, params):
+            name = (row.get("roleDefinition") or {}).get("displayName") or row["roleDefinitionId"]
+            scoped = str(row.get("directoryScopeId") or "/").startswith(_AU_SCOPE)
+            notes = [note for note in (how, "administrative unit" if scoped else "") if note]
+            found.add(f"{name} ({', '.join(notes)})" if notes else str(name))
+    return sorted(found)
+
+
+def _role_rows(graph: GraphClient, params: dict[str, str]) -> Iterator[tuple[str, Json]]:
+    """(how, row) of every role assignment and eligibility matching ``params``."""
+    for path, how in _ROLE_COLLECTIONS.items():
+        for row in flatten(graph.pages(path, params=params, permission=READ_ROLES[0])):
+            yield how, row
 
 
 def privileged_ids(graph: GraphClient) -> set[str]:
-    """Every user holding an activated directory role, for a whole list at once."""
+    """Every user holding a directory role, active or PIM-eligible, at any scope, built-in
+    or custom, directly or through a role-assignable group: for a whole list at once."""
     ids: set[str] = set()
-    for role in flatten(graph.pages("/directoryRoles", permission=READ_ROLES[0])):
-        members = graph.pages(f"/directoryRoles/{role['id']}/members", permission=READ_ROLES[0])
-        for member in flatten(members):
-            if member.get("@odata.type") != "#microsoft.graph.group":
-                ids.add(str(member["id"]))
-                continue
+    groups: set[str] = set()
+    for _, row in _role_rows(graph, {"$expand": "principal($select=id)"}):
+        principal = str(row["principalId"])
+        if (row.get("principal") or {}).get("@odata.type") != "#microsoft.graph.group":
+            ids.add(principal)  # users (and service principals, which no list holds)
+        elif principal not in groups:
+            groups.add(principal)
             users = graph.pages(
-                f"/groups/{member['id']}/transitiveMembers/microsoft.graph.user",
+                f"/groups/{principal}/transitiveMembers/microsoft.graph.user",
                 params={"$select": "id", "$count": "true"},
                 advanced=True,
                 permission=READ_GROUPS[0],

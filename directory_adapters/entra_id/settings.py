@@ -20,11 +20,18 @@ from ..schema import Field, SettingsSchema
 
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
+# The national clouds: each one's sign-in authority and Graph.
+CLOUDS = {
+    "global": (DEFAULT_AUTHORITY, DEFAULT_GRAPH_URL),
+    "usgov": ("https://login.microsoftonline.us", "https://graph.microsoft.us/v1.0"),
+    "dod": ("https://login.microsoftonline.us", "https://dod-graph.microsoft.us/v1.0"),
+    "china": ("https://login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn/v1.0"),
+}
 USER_ATTRIBUTES = ("userPrincipalName", "mail", "mailNickname", "onPremisesSamAccountName",
                    "employeeId")  # fmt: skip
 GUID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
-_THUMBPRINT = re.compile(r"^[0-9a-fA-F]{40}$")
+_THUMBPRINT = re.compile(r"^([0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")  # SHA-1 or SHA-256
 
 
 def _text(settings: Mapping[str, Any], name: str, pattern: re.Pattern[str] | None = None) -> str:
@@ -76,6 +83,7 @@ class EntraSettings:
     client_secret: str | None = field(default=None, repr=False)
     certificate_key: str | None = field(default=None, repr=False)
     certificate_thumbprint: str | None = None
+    cloud: str = "global"
     authority: str = DEFAULT_AUTHORITY
     graph_url: str = DEFAULT_GRAPH_URL
     connect_timeout: float = 5.0
@@ -83,6 +91,7 @@ class EntraSettings:
     refuse_privileged: bool = True
     user_attribute: str = "userPrincipalName"
     lockout_window_minutes: int = 15
+    force_change_with_mfa: bool = False
 
     @classmethod
     def parse(cls, settings: Mapping[str, Any]) -> EntraSettings:
@@ -101,9 +110,18 @@ class EntraSettings:
                 "'certificate_thumbprint', not both kinds"
             )
         if thumbprint is not None and not _THUMBPRINT.match(thumbprint):
-            raise ConfigurationError("'certificate_thumbprint' must be 40 hex digits (SHA-1)")
+            raise ConfigurationError(
+                "'certificate_thumbprint' must be 64 hex digits (SHA-256) or 40 (SHA-1)"
+            )
         if key is not None:
             _check_private_key(key)
+        cloud = settings.get("cloud") or "global"
+        if cloud not in CLOUDS:
+            raise ConfigurationError(f"'cloud' must be one of {', '.join(CLOUDS)}")
+        authority, graph_url = CLOUDS[cloud]
+        mfa = settings.get("force_change_with_mfa", False)
+        if not isinstance(mfa, bool):
+            raise ConfigurationError("'force_change_with_mfa' must be true or false")
         refuse = settings.get("refuse_privileged", True)
         attribute = settings.get("user_attribute", "userPrincipalName")
         window = settings.get("lockout_window_minutes", 15)
@@ -121,22 +139,26 @@ class EntraSettings:
             client_secret=secret,
             certificate_key=key,
             certificate_thumbprint=thumbprint,
-            authority=_https_url(settings, "authority", DEFAULT_AUTHORITY),
-            graph_url=_https_url(settings, "graph_url", DEFAULT_GRAPH_URL),
+            cloud=cloud,
+            authority=_https_url(settings, "authority", authority),
+            graph_url=_https_url(settings, "graph_url", graph_url),
             connect_timeout=_number(settings, "connect_timeout", 5.0),
             timeout=_number(settings, "timeout", 30.0),
             refuse_privileged=refuse,
             user_attribute=attribute,
             lockout_window_minutes=window,
+            force_change_with_mfa=mfa,
         )
 
     @property
     def credential(self) -> str | dict[str, str]:
-        """What msal takes as ``client_credential``."""
+        """The client secret, or the certificate: its private key with ``thumbprint``
+        (SHA-1, msal's key) or ``thumbprint_sha256`` (see :class:`~.graph.MsalTokens`)."""
         if self.client_secret is not None:
             return self.client_secret
         assert self.certificate_key is not None and self.certificate_thumbprint is not None
-        return {"private_key": self.certificate_key, "thumbprint": self.certificate_thumbprint}
+        kind = "thumbprint" if len(self.certificate_thumbprint) == 40 else "thumbprint_sha256"
+        return {"private_key": self.certificate_key, kind: self.certificate_thumbprint}
 
     @property
     def scope(self) -> str:
@@ -159,7 +181,15 @@ SCHEMA = SettingsSchema(
               help="Instead of a secret: the unencrypted PEM private key of a certificate "
                    "uploaded to the app."),
         Field("certificate_thumbprint", "Certificate thumbprint",
-              help="With the private key: the certificate's SHA-1 thumbprint (40 hex digits)."),
+              help="With the private key: the certificate's SHA-256 thumbprint (64 hex "
+                   "digits; or its SHA-1 one, 40)."),
+        Field("cloud", "Cloud", "choice", default="global", choices=tuple(CLOUDS),
+              help="global, usgov (US Government GCC High), dod (US Government DoD) or "
+                   "china (21Vianet): sets the sign-in authority and Graph."),
+        Field("force_change_with_mfa", "Require MFA for the password change", "boolean",
+              default=False,
+              help="With a forced change, the user must also pass MFA to set their "
+                   "password (forceChangePasswordNextSignInWithMfa)."),
         Field("user_attribute", "Users are known by", "choice", default="userPrincipalName",
               choices=USER_ATTRIBUTES,
               help="The attribute shown as a user's name and matched first."),
@@ -168,9 +198,9 @@ SCHEMA = SettingsSchema(
         Field("lockout_window_minutes", "Lockout window (minutes)", "number", default=15,
               help="How far back the sign-in logs are read for lockouts (1 to 1440)."),
         Field("authority", "Sign-in authority", default=DEFAULT_AUTHORITY, advanced=True,
-              help="The identity platform; another only for a national cloud."),
+              help="The identity platform; set by the cloud, change it only to override."),
         Field("graph_url", "Microsoft Graph URL", default=DEFAULT_GRAPH_URL, advanced=True,
-              help="Graph for that cloud, such as https://graph.microsoft.us/v1.0."),
+              help="Graph; set by the cloud, change it only to override."),
         Field("connect_timeout", "Connect timeout (s)", "number", default=5.0, advanced=True,
               help="Seconds to open a connection, on every HTTP call."),
         Field("timeout", "Answer timeout (s)", "number", default=30.0, advanced=True,

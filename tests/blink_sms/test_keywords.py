@@ -282,3 +282,22 @@ def test_it_is_cheap_on_huge_bodies() -> None:
     for _ in range(1_000):
         parse_keyword(body)
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("body", "action", "pin"),
+    [
+        ("RESET 4821", Action.RESET, "4821"),
+        ("unlock 12345678 please", Action.UNLOCK, "12345678"),
+        ("reset 123", Action.RESET, None),  # too short: no PIN
+        ("reset 123456789", Action.RESET, None),  # too long
+        ("PIN 4821", Action.PIN, "4821"),
+        ("pincode 4821", Action.PIN, "4821"),
+        ("PIN", Action.PIN, None),
+        ("help 4821", Action.HELP, None),  # only RESET, UNLOCK and PIN carry one
+    ],
+)
+def test_a_reset_pin_rides_along(body: str, action: Action, pin: str | None) -> None:
+    keyword = parse_keyword(body)
+    assert (keyword.action, keyword.pin) == (action, pin)
+    assert "4821" not in repr(keyword)

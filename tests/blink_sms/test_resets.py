@@ -14,6 +14,7 @@ from blink_sms.context import Blink
 from blink_sms.crypto import mask_phone
 from blink_sms.models import (
     AuditEvent,
+    Client,
     OutboundMessage,
     RequestKind,
     RequestOrigin,
@@ -88,6 +89,12 @@ def test_unlock_keeps_the_password(
 def test_the_password_comes_from_the_number_the_user_texted(
     text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
 ) -> None:
+    # A Messaging Service client: +15005550009 is one of its pool's numbers.
+    with world.services.db.session() as session:
+        client = session.get(Client, world.client.id)
+        assert client is not None
+        client.messaging_service_sid = "MG" + "0" * 32
+        session.commit()
     text_gateway(alice.phone, "RESET", to="+15005550009")
     wait_for_jobs(world.services)
     assert twilio.sent[0]["From"] == "+15005550009"
@@ -200,7 +207,7 @@ def test_an_outage_that_outlasts_the_retries_ends_in_an_apology(
     assert world.sign_in(alice.username, alice.password) == "ok"
 
 
-def test_a_permanent_error_is_not_retried_and_gets_an_apology(
+def test_a_refused_reset_is_not_retried_and_says_the_account_cannot_be_reset(
     text_gateway: Send, world: World, twilio: FakeTwilio
 ) -> None:
     boss = world.person("boss", "+15551230777", protected=True)
@@ -209,7 +216,8 @@ def test_a_permanent_error_is_not_retried_and_gets_an_apology(
     [request] = requests_of(world.services)
     assert request.status is RequestStatus.FAILED and request.attempts == 1
     assert request.error_code == "operation_refused"
-    assert "Sorry" in twilio.sent[0]["Body"]
+    body = twilio.sent[0]["Body"]  # not the apology, which invites a retry
+    assert "cannot be reset by text" in body and "Sorry" not in body
 
 
 def test_twilio_errors_are_mapped_retryable_and_permanent(

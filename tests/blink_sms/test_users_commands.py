@@ -87,6 +87,7 @@ def test_import_creates_users_once_and_reports_what_it_skipped(run: Run, databas
     assert "2 new, 0 updated, 0 unchanged; skipped: 1 without email, 1 disabled, 1 protected" in (
         first.output
     )
+    assert "skipped as protected: adm: protected" in first.output  # each one, and why
     again = run("users", "import", "--client", "contoso", "--all")
     assert again.exit_code == 0, again.output
     assert "1 new, 0 updated, 2 unchanged" in again.output  # eve joins, nobody duplicated

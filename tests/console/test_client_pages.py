@@ -330,6 +330,7 @@ def test_options_are_saved_and_a_bad_one_comes_back_with_what_was_typed(
         "lockout_watch": "on",
         "reset_notices": "on",
         "expiry_reminder_days": "3, 7,1",
+        "allowed_countries": "us, ca",
     }
     bad = owner.post("/admin/clients/contoso/settings", {**options, "resets_per_hour": "500"})
     assert bad.status_code == 400
@@ -353,8 +354,10 @@ def test_options_are_saved_and_a_bad_one_comes_back_with_what_was_typed(
         "password_length",
         "must_change_at_next_logon",
         "expiry_reminder_days",
+        "allowed_countries",
     }
     assert client.expiry_reminder_days == "7,3,1"  # normalised, largest first
+    assert client.allowed_countries == "CA,US"  # normalised, sorted
 
 
 def test_secrets_never_appear_in_any_page(owner: Console, services: Blink, world: World) -> None:

@@ -585,6 +585,8 @@ ACTIONS = {
     "password": {"must_change": "yes"},
     "disable": {"disabled": "1"},
     "remove": {"confirm": "yes"},
+    "approve-binding": {},
+    "reject-binding": {},
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -414,6 +415,77 @@ def test_a_national_cloud_uses_its_authority_and_graph(sleeps: list[float]) -> N
         assert tenant.token_requests[0]["scope"] == "https://graph.microsoft.us/.default"
 
 
+@pytest.mark.parametrize(
+    ("cloud", "authority", "graph"),
+    [
+        ("global", "https://login.microsoftonline.com", "https://graph.microsoft.com/v1.0"),
+        ("usgov", "https://login.microsoftonline.us", "https://graph.microsoft.us/v1.0"),
+        ("dod", "https://login.microsoftonline.us", "https://dod-graph.microsoft.us/v1.0"),
+        ("china", "https://login.chinacloudapi.cn",
+         "https://microsoftgraph.chinacloudapi.cn/v1.0"),
+    ],
+)  # fmt: skip
+def test_a_cloud_preset_sets_the_authority_and_graph(
+    sleeps: list[float], cloud: str, authority: str, graph: str
+) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        tenant = FakeEntra(authority=authority, graph_url=graph).install(rsps)
+        settings = tenant.settings(authority=None, graph_url=None, cloud=cloud)
+        assert set(settings) == {"tenant_id", "client_id", "client_secret", "cloud"}
+        adapter = EntraIdDirectory.from_settings(settings, sleep=sleeps.append)
+        user = tenant.add_user("pat", OLD_PASSWORD)
+        adapter.set_password(user.id, NEW_PASSWORD, must_change=True, unlock=True)
+        assert tenant.patches_of(user.id)  # the fake at this cloud's Graph got it
+        host = graph.split("/")[2]
+        assert tenant.token_requests[0]["scope"] == f"https://{host}/.default"
+    with pytest.raises(ConfigurationError, match="'cloud' must be one of"):
+        EntraSettings.parse({**settings, "cloud": "mars"})
+
+
+def test_force_change_with_mfa_asks_graph_for_mfa_at_the_change(
+    tenant: FakeEntra, sleeps: list[float]
+) -> None:
+    user = tenant.add_user("mia", OLD_PASSWORD)
+    adapter = make_adapter(tenant, sleeps, force_change_with_mfa=True)
+    adapter.set_password(user.id, NEW_PASSWORD, must_change=True, unlock=True)
+    assert tenant.patches_of(user.id)[-1]["passwordProfile"] == {
+        "forceChangePasswordNextSignIn": True,
+        "forceChangePasswordNextSignInWithMfa": True,
+        "password": NEW_PASSWORD,
+    }
+    assert user.force_change and user.force_change_with_mfa
+    adapter.set_password(user.id, STRONG, must_change=False, unlock=True)  # no change asked
+    assert (
+        "forceChangePasswordNextSignInWithMfa"
+        not in tenant.patches_of(user.id)[-1]["passwordProfile"]
+    )
+    plain = make_adapter(tenant, sleeps)
+    plain.set_password(user.id, NEW_PASSWORD, must_change=True, unlock=True)
+    assert not user.force_change_with_mfa
+    with pytest.raises(ConfigurationError, match="force_change_with_mfa"):
+        make_adapter(tenant, sleeps, force_change_with_mfa="yes")
+
+
+def test_a_certificate_by_sha256_thumbprint_signs_a_ps256_assertion(
+    tenant: FakeEntra, sleeps: list[float]
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    thumbprint = hashlib.sha256(b"the certificate").hexdigest()
+    tenant.use_certificate(key.public_key(), thumbprint)
+    settings = {"client_secret": None, "certificate_key": private_key_pem(key)}
+    adapter = make_adapter(tenant, sleeps, certificate_thumbprint=thumbprint, **settings)
+    adapter.check_connection()
+    [request] = tenant.token_requests
+    assert request["client_assertion_type"].endswith(":jwt-bearer")
+    assert "client_secret" not in request
+    sha1 = hashlib.sha1(b"the certificate", usedforsecurity=False).hexdigest()
+    wrong = make_adapter(tenant, sleeps, certificate_thumbprint=sha1, **settings)
+    with pytest.raises(ConfigurationError, match="invalid_client"):
+        wrong.check_connection()  # the thumbprint the app registration does not have
+    with pytest.raises(ConfigurationError, match="64 hex digits"):
+        make_adapter(tenant, sleeps, certificate_thumbprint=thumbprint[:50], **settings)
+
+
 # -- the error table ---------------------------------------------------------------------
 
 
@@ -480,6 +552,21 @@ def test_a_password_patch_without_its_permission_names_the_permission(
         adapter.set_password(user.id, NEW_PASSWORD, must_change=True, unlock=True)
     assert denied.value.missing_right == "User-PasswordProfile.ReadWrite.All"
     assert probe.sign_in("rae", OLD_PASSWORD) == "ok"
+
+
+def test_a_new_token_is_asked_for_after_a_403_so_a_granted_permission_counts_at_once(
+    tenant: FakeEntra, sleeps: list[float], probe: EntraProbe
+) -> None:
+    tenant.permissions = set(FULL_PERMISSIONS) - {"User-PasswordProfile.ReadWrite.All"}
+    adapter = make_adapter(tenant, sleeps)
+    user = tenant.add_user("rae", OLD_PASSWORD)
+    with pytest.raises(PermissionDenied):
+        adapter.set_password(user.id, NEW_PASSWORD, must_change=True, unlock=True)
+    asked = len(tenant.token_requests)
+    tenant.permissions.add("User-PasswordProfile.ReadWrite.All")  # the admin consents
+    adapter.set_password(user.id, NEW_PASSWORD, must_change=True, unlock=True)
+    assert len(tenant.token_requests) == asked + 1  # the old token (still valid) dropped
+    assert probe.sign_in("rae", NEW_PASSWORD) == "must_change"
 
 
 def test_a_weak_password_is_rejected_without_being_quoted(
@@ -601,9 +688,14 @@ def test_with_refuse_privileged_off_graph_decides(tenant: FakeEntra, sleeps: lis
     user = tenant.add_user("yan", OLD_PASSWORD)
     tenant.assign_role(user.id, "Exchange Administrator")
     assert not adapter.get_user(user.id).protected
-    with pytest.raises(PermissionDenied, match="Privileged Authentication") as denied:
+    with pytest.raises(PermissionDenied, match="does not cover this user") as denied:
         adapter.set_password(user.id, NEW_PASSWORD, must_change=True, unlock=True)
-    assert "directory role" in (denied.value.missing_right or "")
+    advice = denied.value.message
+    for role in ("Password Administrator", "Helpdesk Administrator", "User Administrator"):
+        assert role in advice and role in (denied.value.missing_right or "")
+    assert "limited administrators" in advice and "without an admin role" in advice
+    assert "Privileged Authentication Administrator" not in denied.value.missing_right
+    assert "Never give the app Privileged Authentication Administrator" in advice
     tenant.app_roles.add("7be44c8a-adaf-4e2a-84d6-ab2649e08a13")
     adapter.set_password(user.id, NEW_PASSWORD, must_change=True, unlock=True)
 
@@ -727,9 +819,15 @@ def test_diagnose_names_the_missing_permissions(tenant: FakeEntra) -> None:
     found = levels(diagnose(tenant.settings()))
     assert found["set passwords:problem"] == "User-PasswordProfile.ReadWrite.All"
     assert found["spot privileged users:problem"] == "RoleManagement.Read.Directory"
+    assert found["spot restricted users:problem"] == "AdministrativeUnit.Read.All"
+    assert found["read domains:problem"] == "Domain.Read.All"
     assert found["list groups:warning"] == "GroupMember.Read.All"
     assert found["lockout watch:warning"] == "AuditLog.Read.All"
-    assert found["directory role:warning"] == "User Administrator"
+    assert found["directory role:warning"] == (
+        "Password Administrator, Helpdesk Administrator or User Administrator"
+    )
+    advice = next(f.message for f in diagnose(tenant.settings()) if f.topic == "directory role")
+    assert "Helpdesk Administrator" in advice and "Never give" in advice
     assert "reach:ok" in found
 
 
@@ -748,3 +846,79 @@ def test_diagnose_reports_a_bad_secret_and_bad_settings(tenant: FakeEntra) -> No
     assert "AADSTS7000215" in token.message
     [settings] = diagnose({"tenant_id": tenant.tenant_id})
     assert (settings.topic, settings.level) == ("settings", "problem")
+
+
+# -- roles beyond the activated tenant-wide ones ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "how", "shown"),
+    [
+        ("Privileged Role Administrator", {"eligible": True}, "(eligible)"),
+        ("User Administrator", {"administrative_unit": "au-1"}, "(administrative unit)"),
+        ("Password Administrator", {"eligible": True, "administrative_unit": "au-1"},
+         "(eligible, administrative unit)"),
+        ("Helpdesk Reader (custom)", {}, "Helpdesk Reader (custom)"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("through_group", [False, True])
+def test_eligible_scoped_and_custom_roles_are_refused_and_shown_protected(
+    tenant: FakeEntra,
+    adapter: EntraIdDirectory,
+    role: str,
+    how: dict[str, Any],
+    shown: str,
+    through_group: bool,
+) -> None:
+    if role.endswith("(custom)"):
+        tenant.add_custom_role(role)
+    admins = tenant.add_group("Tier 1", role_assignable=True)
+    user = tenant.add_user("uma", OLD_PASSWORD, groups=[admins] if through_group else [])
+    bystander = tenant.add_user("wes", OLD_PASSWORD)
+    tenant.assign_role(admins if through_group else user.id, role, **how)
+    assert tenant.roles == {}  # no activated directoryRole shows this holder
+    assert adapter.get_user(user.id).protected
+    assert {u.id: u.protected for u in adapter.list_users()} == {
+        user.id: True,
+        bystander.id: False,
+    }
+    with pytest.raises(PrivilegedAccount, match=re.escape(f"{role}")) as refused:
+        adapter.set_password(user.id, NEW_PASSWORD, must_change=True, unlock=True)
+    assert shown in refused.value.message
+    assert tenant.patches_of(user.id) == []
+    adapter.set_password(bystander.id, NEW_PASSWORD, must_change=True, unlock=True)
+
+
+# -- guests, restricted administrative units, federated domains ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "reason"),
+    [
+        ("guest", "GuestAccount", "guest account"),
+        ("restricted", "ManagementRestricted", "restricted-management administrative unit"),
+        ("federated", "FederatedDomain", "connect the client's Active Directory"),
+    ],
+)
+def test_guests_restricted_and_federated_users_are_refused_and_shown_protected(
+    tenant: FakeEntra, adapter: EntraIdDirectory, kind: str, error: str, reason: str
+) -> None:
+    tenant.add_domain("fabrikam.example", federated=True)
+    tenant.add_domain("northwind.example")
+    user = tenant.add_user(
+        "gil", OLD_PASSWORD, guest=kind == "guest",
+        domain="fabrikam.example" if kind == "federated" else "northwind.example",
+    )  # fmt: skip
+    tenant.add_unit("Executives", members=[user.id], restricted=kind == "restricted")
+    bystander = tenant.add_user("wes", OLD_PASSWORD, domain="northwind.example")
+    tenant.add_unit("Sales", members=[bystander.id])  # an ordinary unit protects nobody
+
+    shown = adapter.get_user(user.id)
+    assert shown.protected and reason in (shown.protected_reason or "")
+    listed = {u.id: u.protected_reason for u in adapter.list_users()}
+    assert reason in (listed[user.id] or "") and listed[bystander.id] is None
+    with pytest.raises(OperationRefused, match=reason) as refused:
+        adapter.set_password(user.id, NEW_PASSWORD, must_change=True, unlock=True)
+    assert type(refused.value).__name__ == error
+    assert tenant.patches_of(user.id) == []
+    adapter.set_password(bystander.id, NEW_PASSWORD, must_change=True, unlock=True)

@@ -99,7 +99,8 @@ def samples(tmp_path: Path, private_key: str) -> list[tuple[str, dict[str, Any]]
         }),
         ("entra_id", {
             "tenant_id": "0d6e7f8a-1b2c-4d3e-8f9a-0b1c2d3e4f5a", "client_id": CLIENT_ID,
-            "certificate_key": private_key, "certificate_thumbprint": "AB" * 20,
+            "certificate_key": private_key, "certificate_thumbprint": "AB" * 32,
+            "cloud": "china", "force_change_with_mfa": True,
         }),
         ("sandbox", {
             "path": str(tmp_path / "other.sqlite"), "min_length": 12, "complexity": False,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from blink_sms.actors import COMMAND_LINE
 from blink_sms.context import Blink
-from blink_sms.models import Invitation, User, UserStatus
+from blink_sms.models import Client, Invitation, User, UserStatus
 from blink_sms.services import invitations
 from blink_sms.settings import Settings
 from tests.conftest import Persona, World, wait_for_jobs
@@ -53,11 +53,20 @@ Invite = Callable[..., Invited]
 def invite(services: Blink, world: World, smtp: SmtpServer) -> Invite:
     """Import a pending user, invite them, and read the link from the real email."""
 
-    def make(username: str = "dana", *, language: str | None = None) -> Invited:
-        persona = world.person(username, None, status=UserStatus.PENDING, language=language)
+    def make(
+        username: str = "dana",
+        *,
+        language: str | None = None,
+        client: Client | None = None,
+        mobile: str | None = None,  # the directory's mobile number (the user has no phone)
+    ) -> Invited:
+        persona = world.person(
+            username, mobile, status=UserStatus.PENDING, language=language, client=client
+        )
         with services.db.session() as session:
             user = session.get(User, persona.user.id)
             assert user is not None
+            user.phone = None
             invitations.invite(services, session, COMMAND_LINE, user)
         wait_for_jobs(services)
         received = smtp.mailbox.to(persona.user.email or "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from flask.testing import FlaskClient
 from sqlalchemy import select, text, update
@@ -20,12 +21,13 @@ from blink_sms.models import (
     VerificationCode,
     utcnow,
 )
+from blink_sms.services import enrollment as service
 from blink_sms.services import invitations
 from blink_sms.settings import Settings
 from tests.conftest import GATEWAY, World, wait_for_jobs
 from tests.support.fake_twilio import FakeTwilio
 
-from .conftest import MAIL_FROM, Invite, Walker, invitation_of, last_code
+from .conftest import CSRF, MAIL_FROM, Invite, Invited, Walker, invitation_of, last_code
 from .smtp import SmtpServer
 
 MOBILE = "+31612345678"
@@ -267,18 +269,52 @@ def test_reset_user_unbinds_and_the_next_binding_is_reported_as_a_change(
 # --- numbers -----------------------------------------------------------------------------------
 
 
-def test_a_number_bound_to_anybody_is_refused_without_saying_to_whom(
+def _walk_to_a_wrong_code(
+    invited: Invited, page: Walker, services: Blink, number: str
+) -> list[tuple[int, str]]:
+    """The answers of every step a visitor can see, with what differs by design (the
+    link, the CSRF token, the name and the number) blanked out."""
+    answers = [page.get(), page.number(number, "NL"), page.get("/code"), page.code("000000")]
+    age_codes(services, invitation_of(services, invited.persona.user.id).id, 61)
+    answers.append(page.resend())
+    answers.append(page.code("000000"))
+    blanks = {
+        invited.token: "TOKEN",
+        invited.persona.user.display_name: "NAME",
+        service.display_number(number): "NUMBER",
+    }
+
+    def blank(response: Any) -> tuple[int, str]:
+        body = CSRF.sub("CSRF", response.get_data(as_text=True))
+        for value, placeholder in blanks.items():
+            body = body.replace(value, placeholder)
+        return response.status_code, f"{response.headers.get('Location')}\n{body}".replace(
+            invited.token, "TOKEN"
+        )
+
+    return [blank(answer) for answer in answers]
+
+
+def test_a_taken_number_answers_exactly_like_a_free_one_and_is_never_texted(
     invite: Invite, walker: Walk, world: World, twilio: FakeTwilio, services: Blink
 ) -> None:
-    world.person("victor", MOBILE)
-    invited = invite()
-    response = walker(invited).number(MOBILE, "NL")
-    html = response.get_data(as_text=True)
-    assert response.status_code == 409
-    assert "already registered" in html
-    assert "victor" not in html.lower()
-    assert twilio.sent == []
-    assert actions(services, invited.persona.user.id)[-1] == "enrollment.number_refused"
+    taken, free = MOBILE, "+31687654321"
+    world.person("victor", taken, client=world.another_client())  # any client's user
+    free_link, taken_link = invite("dana"), invite("erin")
+    free_answers = _walk_to_a_wrong_code(free_link, walker(free_link), services, free)
+    assert last_code(twilio, free) != "000000"  # it was a wrong code
+    taken_answers = _walk_to_a_wrong_code(taken_link, walker(taken_link), services, taken)
+    assert [status for status, _ in free_answers] == [200, 303, 200, 422, 200, 422]
+    assert taken_answers == free_answers
+    assert "Tries left: 3." in taken_answers[-1][1]
+    assert "A number can be set up for one account only" in taken_answers[2][1]
+    assert twilio.bodies_to(taken) == [] and len(twilio.bodies_to(free)) == 2
+    assert invitation_of(services, taken_link.persona.user.id).code_failures == 2
+    events = actions(services, taken_link.persona.user.id)
+    assert "enrollment.number_refused" in events and "enrollment.code_sent" not in events
+    with services.db.session() as session:
+        victor = session.execute(select(User).where(User.username == "victor")).scalar_one()
+        assert victor.phone == taken  # untouched
 
 
 def test_invalid_junk_and_over_long_numbers_are_refused(

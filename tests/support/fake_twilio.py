@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, unquote, urlencode
 
 import responses
 
@@ -169,6 +170,82 @@ def list_page(
     }
 
 
+# Twilio keeps a message's body until it is redacted, and refuses to change a message
+# still on its way: HTTP 400 with error 20009 (as it answers a DELETE of one).
+UNFINISHED = frozenset({"accepted", "scheduled", "queued", "sending"})
+CANNOT_CHANGE_YET = 20009
+
+
+def redact_resource(resource: dict[str, Any], form: Mapping[str, str], now: datetime) -> None:
+    """``POST .../Messages/SM....json`` with ``Body=""``: blank the body in place.
+
+    Raises :class:`ApiError` as Twilio answers: 30400 without an empty Body (a body can
+    only be redacted, not rewritten), 20009 while the message is still on its way."""
+    if form.get("Body", None) != "":
+        raise ApiError(400, 30400, "Parameters are not valid: Body must be empty to redact")
+    if resource["status"] in UNFINISHED:
+        raise ApiError(400, CANNOT_CHANGE_YET, "Cannot change a message that is not complete")
+    resource["body"] = ""
+    resource["date_updated"] = rfc2822(now)
+
+
+# --- Lookup v2 (lookups.twilio.com) ---------------------------------------------------------
+
+LOOKUP_API = "https://lookups.twilio.com"
+
+
+def lookup_resource(
+    number: str,
+    *,
+    swapped_at: datetime | None = None,
+    swapped_period: str = "PT15282H33M44S",
+    swapped_in_period: bool | None = None,
+    line_type: str = "mobile",
+    sim_swap: bool = True,
+) -> dict[str, Any]:
+    """``GET /v2/PhoneNumbers/{number}?Fields=sim_swap,line_type_intelligence`` as Twilio
+    answers it. Without ``swapped_at``, the carrier gives only ``swapped_in_period``;
+    ``sim_swap=False``: the carrier shares no SIM swap data (the field is null)."""
+    last_swap = {
+        "last_sim_swapped_date": swapped_at.strftime("%Y-%m-%dT%H:%M:%SZ") if swapped_at else None,
+        "swapped_period": swapped_period,
+        "swapped_in_period": swapped_in_period,
+    }
+    return {
+        "calling_country_code": "1",
+        "country_code": "US",
+        "phone_number": number,
+        "national_format": number,
+        "valid": True,
+        "validation_errors": [],
+        "caller_name": None,
+        "sim_swap": {
+            "last_sim_swap": last_swap,
+            "carrier_name": "Example Wireless",
+            "mobile_country_code": "310",
+            "mobile_network_code": "260",
+            "error_code": None,
+        }
+        if sim_swap
+        else None,
+        "call_forwarding": None,
+        "line_status": None,
+        "line_type_intelligence": {
+            "carrier_name": "Example Wireless",
+            "error_code": None,
+            "mobile_country_code": "310",
+            "mobile_network_code": "260",
+            "type": line_type,
+        },
+        "identity_match": None,
+        "reassigned_number": None,
+        "sms_pumping_risk": None,
+        "phone_number_quality_score": None,
+        "pre_fill": None,
+        "url": f"{LOOKUP_API}/v2/PhoneNumbers/{number}",
+    }
+
+
 # --- the fake, inside this process ---------------------------------------------------------
 
 
@@ -185,6 +262,11 @@ class FakeTwilio:
     failures: list[tuple[int, int]] = field(default_factory=list)
     # Called as each create arrives (a test may block it there).
     before_create: Callable[[], object] | None = None
+    # Lookup v2: number -> its resource (default: a mobile never swapped); each number
+    # asked; and whether Lookup answers 503.
+    lookups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    looked_up: list[str] = field(default_factory=list)
+    lookup_down: bool = False
 
     @property
     def messages_url(self) -> str:
@@ -193,7 +275,49 @@ class FakeTwilio:
     def install(self, rsps: responses.RequestsMock) -> FakeTwilio:
         rsps.add_callback(responses.POST, self.messages_url, callback=self._create)
         rsps.add_callback(responses.GET, self.messages_url, callback=self._list)
+        one = re.escape(f"{self.base_url}{messages_path(self.account_sid)}/") + r"[^/]+\.json"
+        rsps.add_callback(responses.POST, re.compile(one), callback=self._update)
+        lookup = re.escape(f"{LOOKUP_API}/v2/PhoneNumbers/") + r"[^/?]+(\?.*)?"
+        rsps.add_callback(responses.GET, re.compile(lookup), callback=self._lookup)
         return self
+
+    def _lookup(self, request: Any) -> tuple[int, dict[str, str], str]:
+        path, _, query = request.url.partition("?")
+        number = unquote(path.rsplit("/", 1)[1])
+        if self.lookup_down:
+            return _json(503, error_payload(503, 20503, "Service unavailable"))
+        if parse_qs(query).get("Fields") != ["sim_swap,line_type_intelligence"]:
+            return _json(400, error_payload(400, 60001, "Invalid Fields"))
+        self.looked_up.append(number)
+        return _json(200, self.lookups.get(number) or lookup_resource(number))
+
+    def resource(self, sid: str) -> dict[str, Any]:
+        """Twilio's record of message ``sid`` (its ``body`` is blank once redacted)."""
+        resource: dict[str, Any] = next(m["Resource"] for m in self.sent if m["Sid"] == sid)
+        return resource
+
+    def set_status(self, sid: str, status: str) -> None:
+        """The carrier moved the message on ("sent", "delivered", ...)."""
+        self.resource(sid)["status"] = status
+
+    def _update(self, request: Any) -> tuple[int, dict[str, str], str]:
+        """POST Messages/SM....json: redaction; an unknown sid is Twilio's 404 (20404)."""
+        sid = request.url.rsplit("/", 1)[1].removesuffix(".json")
+        form = {k: v[0] for k, v in parse_qs(request.body or "", keep_blank_values=True).items()}
+        if self.failures:
+            status, code = self.failures.pop(0)
+            return _json(status, error_payload(status, code))
+        try:
+            resource = self.resource(sid)
+        except StopIteration:
+            return _json(
+                404, error_payload(404, 20404, f"The requested resource {sid} was not found")
+            )
+        try:
+            redact_resource(resource, form, datetime.now(UTC))
+        except ApiError as err:
+            return _json(err.status, err.payload())
+        return _json(200, resource)
 
     def _list(self, request: Any) -> tuple[int, dict[str, str], str]:
         """GET Messages.json?To=...: Twilio's list page, newest first."""

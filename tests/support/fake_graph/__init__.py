@@ -2,7 +2,10 @@
 identity platform (OpenID configuration, token endpoint) and Microsoft Graph v1.0.
 
 It keeps state, so effects are observed the way a real tenant shows them: users,
-nested groups, directory roles, passwords with ``forceChangePasswordNextSignIn``,
+nested groups, directory roles (activated ``directoryRoles``, and role assignments and
+PIM eligibility instances of built-in and custom roles at tenant or administrative-unit
+scope), administrative units (restricted-management ones too), guests, federated
+domains, passwords with ``forceChangePasswordNextSignIn``,
 smart lockout, and sign-in logs. A probe signs users in with the resource-owner
 password grant on the token endpoint (AADSTS50126 wrong password, 50053 locked,
 50055 password expired / must change, 50057 disabled), as one would in a test tenant.
@@ -32,6 +35,7 @@ from .model import (
     READ_DOMAINS,
     READ_GROUPS,
     READ_ROLES,
+    READ_UNITS,
     READ_USERS,
     ROLE_TEMPLATES,
     SET_PASSWORDS,
@@ -61,6 +65,7 @@ __all__ = [
     "READ_DOMAINS",
     "READ_GROUPS",
     "READ_ROLES",
+    "READ_UNITS",
     "READ_USERS",
     "ROLE_TEMPLATES",
     "SET_PASSWORDS",

@@ -16,6 +16,7 @@ from .model import (
     READ_DOMAINS,
     READ_GROUPS,
     READ_ROLES,
+    READ_UNITS,
     READ_USERS,
     GraphCall,
     GraphError,
@@ -24,6 +25,13 @@ from .model import (
 )
 from .resources import Resources
 from .sign_ins import SignIns
+
+# Collections whose second segment is a name, not an object id.
+_NO_KEY = ("auditLogs", "roleManagement")
+_ROLE_COLLECTIONS = {
+    "roleAssignments": ("unifiedRoleAssignment", False),
+    "roleEligibilityScheduleInstances": ("unifiedRoleEligibilityScheduleInstance", True),
+}
 
 
 class GraphApi(Resources, SignIns):
@@ -102,8 +110,9 @@ class GraphApi(Resources, SignIns):
         if "$skiptoken" in call.query:
             return 200, self._next_page(call.query["$skiptoken"])
         parts = call.path.strip("/").split("/")
-        key = parts[1] if len(parts) > 1 and parts[0] != "auditLogs" else ""
-        shape = (call.method, *("{id}" if key and i == 1 else p for i, p in enumerate(parts)))
+        at = 2 if parts[0] == "directory" else 1  # /directory/administrativeUnits/{id}
+        key = parts[at] if len(parts) > at and parts[0] not in _NO_KEY else ""
+        shape = (call.method, *("{id}" if key and i == at else p for i, p in enumerate(parts)))
         handlers: dict[
             tuple[str, ...], Callable[[GraphCall, str, frozenset[str]], tuple[int, Json]]
         ]
@@ -119,6 +128,13 @@ class GraphApi(Resources, SignIns):
             ("GET", "directoryRoles", "{id}", "members"): self._role_members,
             ("GET", "auditLogs", "signIns"): self._sign_ins,
             ("GET", "domains"): self._list_domains,
+            ("GET", "domains", "{id}"): self._get_domain,
+            ("GET", "directory", "administrativeUnits"): self._list_units,
+            ("GET", "directory", "administrativeUnits", "{id}", "members"): self._unit_members,
+            **{
+                ("GET", "roleManagement", "directory", name): self._role_assignments
+                for name in _ROLE_COLLECTIONS
+            },
         }
         handler = handlers.get(shape)
         if handler is None:
@@ -187,3 +203,48 @@ class GraphApi(Resources, SignIns):
         self._need(roles, READ_DOMAINS)
         rows = [domain.resource() for domain in self.domains.values()]
         return 200, self._collection("domains", rows, call.query, call.path)
+
+    def _role_assignments(self, call: GraphCall, _: str, roles: frozenset[str]) -> tuple[int, Json]:
+        """Active role assignments or PIM eligibility instances, every scope, with
+        ``$filter`` and ``$expand`` of ``roleDefinition`` or ``principal``."""
+        self._need(roles, READ_ROLES)
+        collection = call.path.rsplit("/", 1)[-1]
+        kind, eligible = _ROLE_COLLECTIONS[collection]
+        rows = []
+        for assignment in self.role_assignments:
+            if assignment.eligible != eligible:
+                continue
+            row = assignment.resource()
+            expand = call.query.get("$expand", "")
+            if expand.startswith("roleDefinition"):
+                definition = self.role_definitions[assignment.role_definition_id]
+                row["roleDefinition"] = definition.resource()
+            elif expand.startswith("principal"):
+                row["principal"] = self._typed(assignment.principal_id)
+            elif expand:
+                raise GraphError(400, "BadRequest", f"Could not find a property named '{expand}'.")
+            rows.append(row)
+        rows = self._filtered(rows, call, kind)
+        return 200, self._collection(f"roleManagement/directory/{collection}", rows, call.query,
+                                     call.path)  # fmt: skip
+
+    def _get_domain(self, call: GraphCall, key: str, roles: frozenset[str]) -> tuple[int, Json]:
+        self._need(roles, READ_DOMAINS)
+        domain = self.domains.get(key.casefold())
+        if domain is None:
+            raise self._not_found(key)
+        return 200, self._entity("domains", domain.resource(), call.query)
+
+    def _list_units(self, call: GraphCall, _: str, roles: frozenset[str]) -> tuple[int, Json]:
+        self._need(roles, READ_UNITS)
+        rows = self._filtered([unit.resource() for unit in self.units.values()], call, "Unit")
+        return 200, self._collection("directory/administrativeUnits", rows, call.query,
+                                     call.path)  # fmt: skip
+
+    def _unit_members(self, call: GraphCall, key: str, roles: frozenset[str]) -> tuple[int, Json]:
+        self._need(roles, READ_UNITS)
+        unit = self.units.get(key)
+        if unit is None:
+            raise self._not_found(key)
+        rows = [self._typed(member) for member in unit.members]
+        return 200, self._collection("directoryObjects", rows, call.query, call.path)

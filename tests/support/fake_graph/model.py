@@ -27,6 +27,7 @@ FULL_PERMISSIONS = frozenset(
         "RoleManagement.Read.Directory",
         "AuditLog.Read.All",
         "Domain.Read.All",
+        "AdministrativeUnit.Read.All",
     }
 )
 ROLE_TEMPLATES = {
@@ -35,6 +36,8 @@ ROLE_TEMPLATES = {
     "Helpdesk Administrator": "729827e3-9c14-49f7-bb1b-9608f156bbb8",
     "Privileged Authentication Administrator": "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
     "Exchange Administrator": "29232cdf-9323-42fd-ade2-1d097af3e4de",
+    "Privileged Role Administrator": "e8611ab8-c189-46e8-94e1-60213ab1f814",
+    "Password Administrator": "966707d0-3269-4727-9be2-8c3a10f19b9d",
 }
 _RESET_ADMINS = {
     ROLE_TEMPLATES["Global Administrator"],
@@ -53,6 +56,10 @@ READ_GROUPS = READ_USERS - {"User.Read.All", "User.ReadWrite.All"} | {
     "Group.ReadWrite.All",
 }
 READ_ROLES = {"RoleManagement.Read.Directory", "RoleManagement.ReadWrite.Directory"} | {
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+}
+READ_UNITS = {"AdministrativeUnit.Read.All", "AdministrativeUnit.ReadWrite.All"} | {
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 }
@@ -114,10 +121,12 @@ class FakeUser:
     employee_id: str | None = None
     password: str | None = field(default=None, repr=False)
     force_change: bool = False
+    force_change_with_mfa: bool = False  # the change also needs MFA
     failed_sign_ins: int = 0
     locked_until: datetime | None = None
     last_password_change: datetime = field(default_factory=_now)
     password_policies: str | None = None  # e.g. "DisablePasswordExpiration"
+    user_type: str = "Member"  # or "Guest"
 
     def resource(self) -> Json:
         nickname = self.user_principal_name.split("@")[0]
@@ -141,7 +150,7 @@ class FakeUser:
             "employeeId": self.employee_id,
             "lastPasswordChangeDateTime": graph_seconds(self.last_password_change),
             "passwordPolicies": self.password_policies,
-            "userType": "Member",
+            "userType": self.user_type,
         }
 
 
@@ -209,6 +218,85 @@ class FakeRole:
             "displayName": self.display_name,
             "roleTemplateId": self.role_template_id,
         }
+
+
+@dataclass
+class FakeAdministrativeUnit:
+    """An administrative unit with its direct members; ``restricted``: a
+    restricted-management unit (only roles scoped to it manage its members)."""
+
+    id: str
+    display_name: str
+    restricted: bool = False
+    members: list[str] = field(default_factory=list)
+
+    def resource(self) -> Json:
+        return {
+            "id": self.id,
+            "deletedDateTime": None,
+            "description": None,
+            "displayName": self.display_name,
+            "isMemberManagementRestricted": self.restricted,
+            "membershipRule": None,
+            "membershipRuleProcessingState": None,
+            "membershipType": None,
+            "visibility": None,
+        }
+
+
+@dataclass
+class FakeRoleDefinition:
+    """A ``unifiedRoleDefinition``: built-in (its id is the template id) or custom."""
+
+    id: str
+    display_name: str
+    is_built_in: bool = True
+
+    def resource(self) -> Json:
+        return {
+            "id": self.id,
+            "description": f"{self.display_name} role",
+            "displayName": self.display_name,
+            "isBuiltIn": self.is_built_in,
+            "isEnabled": True,
+            "resourceScopes": ["/"],
+            "templateId": self.id,
+            "version": "1" if self.is_built_in else None,
+            "rolePermissions": [],
+        }
+
+
+@dataclass
+class FakeRoleAssignment:
+    """A role of a principal at a scope ("/" or "/administrativeUnits/{id}"): an active
+    ``unifiedRoleAssignment`` or, ``eligible``, a PIM
+    ``unifiedRoleEligibilityScheduleInstance``."""
+
+    id: str
+    principal_id: str
+    role_definition_id: str
+    directory_scope_id: str = "/"
+    eligible: bool = False
+    start: datetime = field(default_factory=_now)
+
+    def resource(self) -> Json:
+        row: Json = {
+            "id": self.id,
+            "principalId": self.principal_id,
+            "roleDefinitionId": self.role_definition_id,
+            "directoryScopeId": self.directory_scope_id,
+            "appScopeId": None,
+        }
+        if self.eligible:
+            row.update(
+                startDateTime=graph_seconds(self.start),
+                endDateTime=None,
+                memberType="Direct",
+                roleEligibilityScheduleId=self.id,
+            )
+        else:
+            row["condition"] = None
+        return row
 
 
 @dataclass

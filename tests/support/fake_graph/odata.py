@@ -201,7 +201,7 @@ class OData(TenantState):
         projected = [self._project(row, select, kind) for row in rows]
         context = f"{self.graph_url}/$metadata#{kind}" + (f"({select})" if select else "")
         size = max(1, min(int(query.get("$top") or 100), self.page_size))
-        names = ("$select", "$top", "$filter", "$count", "$search", "$orderby")
+        names = ("$select", "$top", "$filter", "$count", "$search", "$orderby", "$expand")
         kept = {k: v for k, v in query.items() if k in names}
         page = self._page(projected, size, context, path, kept)
         if query.get("$count") == "true" and eventual:

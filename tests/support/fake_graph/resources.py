@@ -60,6 +60,11 @@ class Resources(OData):
         groups = [g for g in self.groups.values() if user_id in self._transitive_members(g.id)]
         principals = {user_id, *(g.id for g in groups)}
         rows = [{"@odata.type": "#microsoft.graph.group", **g.resource()} for g in groups]
+        rows += [
+            {"@odata.type": "#microsoft.graph.administrativeUnit", **unit.resource()}
+            for unit in self.units.values()
+            if principals & set(unit.members)
+        ]
         for role in self.roles.values():
             if principals & set(role.members):
                 entry = {"@odata.type": "#microsoft.graph.directoryRole", **role.resource()}
@@ -103,6 +108,7 @@ class Resources(OData):
             )
         user.password = password
         user.force_change = bool(profile.get("forceChangePasswordNextSignIn", True))
+        user.force_change_with_mfa = bool(profile.get("forceChangePasswordNextSignInWithMfa"))
         user.failed_sign_ins, user.locked_until = 0, None
         user.last_password_change = self.clock()
 

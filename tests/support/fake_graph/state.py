@@ -14,9 +14,12 @@ from .model import (
     GRAPH,
     ROLE_TEMPLATES,
     Failure,
+    FakeAdministrativeUnit,
     FakeDomain,
     FakeGroup,
     FakeRole,
+    FakeRoleAssignment,
+    FakeRoleDefinition,
     FakeUser,
     GraphCall,
     Json,
@@ -62,6 +65,12 @@ class TenantState:
         self.users: dict[str, FakeUser] = {}
         self.groups: dict[str, FakeGroup] = {}
         self.roles: dict[str, FakeRole] = {}
+        self.role_definitions = {
+            template: FakeRoleDefinition(template, name)
+            for name, template in ROLE_TEMPLATES.items()
+        }
+        self.role_assignments: list[FakeRoleAssignment] = []
+        self.units: dict[str, FakeAdministrativeUnit] = {}
         # The initial domain, whose passwords never expire until a test sets a period.
         self.domains: dict[str, FakeDomain] = {domain: FakeDomain(domain, is_default=True)}
         self.sign_in_log: list[Json] = []

@@ -10,7 +10,19 @@ from typing import Any
 import responses
 
 from .graph_api import GraphApi
-from .model import AUTHORITY, GRAPH, ROLE_TEMPLATES, Failure, FakeGroup, FakeRole, FakeUser, Json
+from .model import (
+    AUTHORITY,
+    GRAPH,
+    Failure,
+    FakeAdministrativeUnit,
+    FakeDomain,
+    FakeGroup,
+    FakeRole,
+    FakeRoleAssignment,
+    FakeRoleDefinition,
+    FakeUser,
+    Json,
+)
 from .tokens import TokenEndpoint
 
 
@@ -61,11 +73,17 @@ class FakeEntra(TokenEndpoint, GraphApi):
         synced: bool = False,
         sam_account_name: str | None = None,
         employee_id: str | None = None,
+        domain: str | None = None,
+        guest: bool = False,
     ) -> FakeUser:
-        """Create ``username@domain``; ``groups`` holds group ids."""
+        """Create ``username@domain`` (the tenant's, or ``domain``); ``groups`` holds group
+        ids. A ``guest`` gets a guest's UPN, ``username_fabrikam.example#EXT#@domain``."""
+        domain = domain or self.domain
+        upn = f"{username}_fabrikam.example#EXT#@{domain}" if guest else f"{username}@{domain}"
         user = FakeUser(
             id=str(uuid.uuid4()),
-            user_principal_name=f"{username}@{self.domain}",
+            user_principal_name=upn,
+            user_type="Guest" if guest else "Member",
             display_name=display_name or username.title(),
             mail=mail,
             mobile_phone=mobile,
@@ -90,14 +108,47 @@ class FakeEntra(TokenEndpoint, GraphApi):
             self.groups[parent].members.append(group.id)
         return group.id
 
-    def assign_role(self, principal_id: str, role_name: str) -> FakeRole:
-        """An active assignment of a built-in role (activating the directoryRole)."""
-        role = next((r for r in self.roles.values() if r.display_name == role_name), None)
-        if role is None:
-            role = FakeRole(str(uuid.uuid4()), role_name, ROLE_TEMPLATES[role_name])
-            self.roles[role.id] = role
-        role.members.append(principal_id)
-        return role
+    def add_domain(self, name: str, *, federated: bool = False) -> FakeDomain:
+        """A verified domain; ``federated``: sign-ins go to an on-premises federation."""
+        self.domains[name] = FakeDomain(name, federated=federated)
+        return self.domains[name]
+
+    def add_unit(self, name: str, *, members: Sequence[str] = (), restricted: bool = False) -> str:
+        """An administrative unit holding ``members`` (object ids); its id."""
+        unit = FakeAdministrativeUnit(str(uuid.uuid4()), name, restricted, list(members))
+        self.units[unit.id] = unit
+        return unit.id
+
+    def add_custom_role(self, name: str) -> str:
+        """A custom role definition; its id."""
+        definition = FakeRoleDefinition(str(uuid.uuid4()), name, is_built_in=False)
+        self.role_definitions[definition.id] = definition
+        return definition.id
+
+    def assign_role(
+        self,
+        principal_id: str,
+        role_name: str,
+        *,
+        administrative_unit: str | None = None,
+        eligible: bool = False,
+    ) -> FakeRoleAssignment:
+        """Assign a built-in or custom role, tenant-wide or scoped to an administrative
+        unit, active or PIM-eligible. Only an active, tenant-wide built-in role also
+        activates the ``directoryRole`` and shows in its members, as in Entra ID."""
+        definition = next(d for d in self.role_definitions.values() if d.display_name == role_name)
+        scope = f"/administrativeUnits/{administrative_unit}" if administrative_unit else "/"
+        assignment = FakeRoleAssignment(
+            str(uuid.uuid4()), principal_id, definition.id, scope, eligible, self.clock()
+        )
+        self.role_assignments.append(assignment)
+        if definition.is_built_in and scope == "/" and not eligible:
+            role = next((r for r in self.roles.values() if r.display_name == role_name), None)
+            if role is None:
+                role = FakeRole(str(uuid.uuid4()), role_name, definition.id)
+                self.roles[role.id] = role
+            role.members.append(principal_id)
+        return assignment
 
     def fail_next(self, times: int = 1, **failure: Any) -> None:
         """Queue ``times`` Graph failures (see :class:`Failure`)."""

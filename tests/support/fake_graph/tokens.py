@@ -145,7 +145,9 @@ class TokenEndpoint(SignIns):
             return False
         public_key, thumbprint = self.certificate
         header = jwt.get_unverified_header(assertion)
-        x5t = base64.urlsafe_b64decode(str(header.get("x5t", "")) + "==").hex().upper()
+        # A SHA-256 thumbprint is sent as x5t#S256, a SHA-1 one as x5t.
+        name = "x5t#S256" if len(thumbprint) == 64 else "x5t"
+        x5t = base64.urlsafe_b64decode(str(header.get(name, "")) + "==").hex().upper()
         try:
             claims = jwt.decode(
                 assertion,
