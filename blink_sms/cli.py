@@ -163,7 +163,7 @@ def demo(port: int, host: str, data_dir: str | None) -> None:
     start_in_thread(app.extensions["blink_sms"])
     click.echo(
         f"Blink SMS demo ready in {time.perf_counter() - started:.1f} s: "
-        f"open http://{host}:{port}/demo/phone, or the admin console at /admin/"
+        f"open http://{host}:{port}/ (the phone simulator, the mailbox, the console)"
         f"  (data in {folder}; Ctrl+C to stop)"
     )
     click.echo(
