@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from flask import Flask
     from redis import Redis
 
+
+# The queue of every email job (activation links, notices, digests): any worker serves it.
+EMAIL_QUEUE = "email"
 log = structlog.get_logger(__name__)
 
 Job = Callable[..., object]

@@ -75,7 +75,7 @@ def move_due_queue_retries(app: Blink) -> int:
     from rq.job import Job
     from rq.registry import ScheduledJobRegistry
 
-    from .services.invitations import EMAIL_QUEUE
+    from .queue import EMAIL_QUEUE
 
     queue = Queue(EMAIL_QUEUE, connection=app.redis)
     registry = ScheduledJobRegistry(queue=queue)  # type: ignore[no-untyped-call]

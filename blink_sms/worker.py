@@ -35,7 +35,7 @@ from sqlalchemy import select
 
 from . import liveness
 from .models import Client, client_queue
-from .services.invitations import EMAIL_QUEUE
+from .queue import EMAIL_QUEUE
 
 if TYPE_CHECKING:
     from redis import Redis

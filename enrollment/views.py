@@ -22,7 +22,7 @@ from blink_sms.messaging.pages import Branding, Gettext, gettext_for
 from blink_sms.models import Client, Invitation, User, UserStatus, utcnow
 from blink_sms.services import enrollment as service
 from blink_sms.services.branding import brand_of, msp_branding
-from blink_sms.services.resets import language_of
+from blink_sms.services.user_details import language_of
 
 from .forms import CodeForm, NumberForm, ResendForm, countries
 

@@ -8,6 +8,7 @@ implementation from the settings (``BLINK_SMTP_URL``, ``BLINK_MAIL_FROM``).
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 import sys
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+# An email address as far as the gateway checks one: something@domain.tld, no spaces.
+EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class EmailError(DeliveryError):

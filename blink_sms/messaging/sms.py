@@ -23,6 +23,11 @@ from .errors import DeliveryError
 class SmsError(DeliveryError):
     """Sending an SMS failed; ``code`` is Twilio's error code."""
 
+    @property
+    def error_code(self) -> str:
+        """What a failed request records: ``sms_<Twilio's code>``, or ``sms_failed``."""
+        return f"sms_{self.code}" if self.code else "sms_failed"
+
 
 @dataclass(frozen=True)
 class OutgoingSms:

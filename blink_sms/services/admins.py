@@ -33,12 +33,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..actors import Actor, Permission, Role, admin_actor
 from ..context import Blink
-from ..messaging.email import EmailError, OutgoingEmail
+from ..messaging.email import EMAIL_ADDRESS, EmailError, OutgoingEmail
 from ..models import Admin, AdminToken, Client, SmsThrottle, utcnow
 from . import audit, throttle
 from .errors import Conflict, Invalid
 from .scope import NotFound
-from .users import EMAIL
 
 log = structlog.get_logger(__name__)
 
@@ -157,7 +156,7 @@ def audit_admin(
 
 def _normalise_email(email: str) -> str:
     email = email.strip().casefold()
-    if len(email) > 320 or not EMAIL.fullmatch(email):
+    if len(email) > 320 or not EMAIL_ADDRESS.fullmatch(email):
         raise Invalid("email", "not an email address")
     return email
 

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from ..actors import Actor, Permission
 from ..db import Database, insert_ignoring_conflicts
+from ..messaging.email import EMAIL_ADDRESS
 from ..messaging.pages import HEX_COLOR, Branding, MspBrand
 from ..models import Client, MspBranding
 from . import audit
 from .errors import Invalid
 from .scope import NotFound
-from .users import EMAIL
 
 if TYPE_CHECKING:
     from ..context import Blink
@@ -51,7 +51,7 @@ def clean(name: str, value: Any) -> str | None:
         raise Invalid(name, "must look like #1f5fbf")
     if name == "email_message" and len(text) > 2000:
         raise Invalid(name, "at most 2,000 characters")
-    if name == "support_email" and (len(text) > 320 or not EMAIL.fullmatch(text)):
+    if name == "support_email" and (len(text) > 320 or not EMAIL_ADDRESS.fullmatch(text)):
         raise Invalid(name, "not an email address")
     return text
 

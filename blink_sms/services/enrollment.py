@@ -64,13 +64,14 @@ from ..models import (
     VerificationCode,
     utcnow,
 )
+from ..queue import EMAIL_QUEUE
 from . import audit, throttle
 from .errors import Conflict, NotFound
-from .invitations import EMAIL_QUEUE, is_open, send_phone_bound_email, token_hash
+from .invitations import is_open, send_phone_bound_email, token_hash
 from .notices import text_previous_phone
 from .outbound import deliver, send_sms
 from .reset_job import error_code_of
-from .resets import language_of
+from .user_details import language_of
 
 log = structlog.get_logger(__name__)
 

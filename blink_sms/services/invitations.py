@@ -27,17 +27,17 @@ from ..crypto import mask_phone
 from ..messaging.email import EmailError, OutgoingEmail
 from ..messaging.pages import email_templates, gettext_for
 from ..models import Client, Invitation, User, UserStatus, utcnow
+from ..queue import EMAIL_QUEUE
 from ..retries import RetryLater
 from . import audit, pins
 from .branding import brand_of
 from .errors import Conflict
 from .mail import email_sender_for
-from .resets import language_of
 from .scope import NotFound
+from .user_details import language_of
 
 log = structlog.get_logger(__name__)
 
-EMAIL_QUEUE = "email"
 TOKEN_BYTES = 32
 
 

@@ -13,9 +13,9 @@ from .. import queue
 from ..context import Blink
 from ..messaging.email import EmailError, OutgoingEmail
 from ..models import Client, LockoutEvent, LockoutWatch, User
+from ..queue import EMAIL_QUEUE
 from ..retries import RetryLater
 from . import audit
-from .invitations import EMAIL_QUEUE
 from .mail import email_sender_for
 
 log = structlog.get_logger(__name__)

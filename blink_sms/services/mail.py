@@ -21,13 +21,12 @@ from sqlalchemy.orm import Session
 from ..actors import Actor, Permission
 from ..context import Blink
 from ..crypto import SecretBox, SecretBoxError
-from ..messaging.email import EmailError, EmailSender, OutgoingEmail, sender_for
+from ..messaging.email import EMAIL_ADDRESS, EmailError, EmailSender, OutgoingEmail, sender_for
 from ..models import Client
 from . import audit
 from .branding import brand_of
 from .errors import Conflict, Invalid
 from .scope import NotFound
-from .users import EMAIL
 
 log = structlog.get_logger(__name__)
 
@@ -164,7 +163,7 @@ def set_mail_settings(
     except SecretBoxError:
         previous = None  # saved under a lost key: the password must be typed again
     new_url = _full_url(_parse(url), password, previous) if url else None
-    if mail_from and (len(mail_from) > MAX_ADDRESS or not EMAIL.fullmatch(mail_from)):
+    if mail_from and (len(mail_from) > MAX_ADDRESS or not EMAIL_ADDRESS.fullmatch(mail_from)):
         raise Invalid("mail_from", "not an email address, like it@contoso.example")
     if new_url and not mail_from:
         raise Invalid("mail_from", "a server of its own needs the address emails come from")
@@ -281,7 +280,7 @@ def send_test_email(
     _visible(actor, client)
     actor.require(Permission.MANAGE_CLIENT)
     to = to.strip()
-    if len(to) > MAX_ADDRESS or not EMAIL.fullmatch(to):
+    if len(to) > MAX_ADDRESS or not EMAIL_ADDRESS.fullmatch(to):
         raise Invalid("to", "not an email address, like you@msp.example")
     try:
         sender = _sender(app, client)

@@ -40,14 +40,13 @@ from ..models import (
     User,
     utcnow,
 )
+from ..queue import EMAIL_QUEUE
 from ..retries import RetryLater
 from . import audit, throttle
 from .branding import brand_of
-from .invitations import EMAIL_QUEUE
 from .mail import email_sender_for
 from .outbound import deliver
-from .reset_job import error_code_of
-from .resets import language_of
+from .user_details import language_of
 
 log = structlog.get_logger(__name__)
 
@@ -296,7 +295,7 @@ def text_previous_phone(app: Blink, session: Session, user: User) -> bool:
             user_id=user.id,
         )  # fmt: skip
     except SmsError as err:
-        _not_sent(session, user, masked, error_code_of(err))
+        _not_sent(session, user, masked, err.error_code)
         return False
     audit.record(
         session, "notice.phone_changed_sent", actor="system", client_id=user.client_id,

@@ -82,10 +82,8 @@ def job_id(request_id: int, attempt: int) -> str:
 
 
 def error_code_of(err: DirectoryError | SmsError) -> str:
-    if isinstance(err, sim_swap.SimSwapError):
-        return err.error_code
     if isinstance(err, SmsError):
-        return f"sms_{err.code}" if err.code else "sms_failed"
+        return err.error_code  # a SIM-swap refusal says "sim_swap"
     name = type(err).__name__
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from ..actors import Actor
 from ..context import Blink
 from ..db import insert_ignoring_conflicts
-from ..messaging.i18n import normalize_language
 from ..models import (
     PENDING_PREDICATE,
     PENDING_STATUSES,
@@ -54,10 +53,6 @@ class RateLimited:
 
 
 Outcome = Accepted | AlreadyPending | RateLimited
-
-
-def language_of(user: User) -> str:
-    return normalize_language(user.language or user.client.language)
 
 
 # A request still queued or running after this long is stuck (no scheduler ran to

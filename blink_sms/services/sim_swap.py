@@ -40,6 +40,7 @@ from ..messaging.email import EmailError, OutgoingEmail
 from ..messaging.lookup import LookupFailed, LookupResult, TwilioLookup
 from ..messaging.sms import SmsError
 from ..models import Client, ResetRequest, User, utcnow
+from ..queue import EMAIL_QUEUE
 from ..retries import RetryLater
 from . import audit
 from .leases import Work
@@ -175,7 +176,6 @@ def _alert(app: Blink, work: Work) -> None:
             user_id=work.user_id,
         )
         return
-    from .invitations import EMAIL_QUEUE
 
     try:
         app.queue.enqueue(

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..actors import Actor, Permission
+from ..messaging.i18n import normalize_language
 from ..models import Invitation, ResetRequest, User, UserStatus, utcnow
 from .scope import NotFound
 
@@ -92,3 +93,8 @@ def user_detail(session: Session, actor: Actor, user: User) -> UserDetail:
         ).scalars()
     )
     return UserDetail(user, invitation, describe_status(user, invitation), requests)
+
+
+def language_of(user: User) -> str:
+    """The language of everything sent to ``user``: their own, else their client's."""
+    return normalize_language(user.language or user.client.language)

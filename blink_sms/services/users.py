@@ -7,7 +7,6 @@ import updates, never duplicates.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -19,12 +18,11 @@ from directory_adapters import DirectoryUser
 from ..actors import Actor, Permission
 from ..context import Blink
 from ..crypto import mask_phone
+from ..messaging.email import EMAIL_ADDRESS
 from ..models import Client, Invitation, RequestKind, RequestOrigin, User, UserStatus
 from . import audit, scope
 from .clients import require_enabled
 from .errors import Conflict, Invalid
-
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass
@@ -163,14 +161,14 @@ def import_users(
 
 def _valid_email(email: str | None) -> bool:
     """Whether a directory's email can take an activation email (as ``set_email`` checks)."""
-    return email is not None and len(email) <= 320 and EMAIL.fullmatch(email) is not None
+    return email is not None and len(email) <= 320 and EMAIL_ADDRESS.fullmatch(email) is not None
 
 
 def set_email(session: Session, actor: Actor, user: User, email: str) -> None:
     """Change the address activation emails go to. Commits."""
     _check(actor, user.client_id)
     email = email.strip()
-    if len(email) > 320 or not EMAIL.fullmatch(email):
+    if len(email) > 320 or not EMAIL_ADDRESS.fullmatch(email):
         raise Invalid("email", "not an email address")
     user.email = email
     audit.record(

@@ -13,8 +13,8 @@ from rq.job import JobStatus
 from structlog.testing import capture_logs
 
 from blink_sms.context import Blink
+from blink_sms.queue import EMAIL_QUEUE
 from blink_sms.scheduler import LOCK_KEY, Periodic, Scheduler, move_due_queue_retries
-from blink_sms.services.invitations import EMAIL_QUEUE
 from blink_sms.settings import Settings
 
 
