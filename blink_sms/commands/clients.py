@@ -6,6 +6,8 @@ Thin over :mod:`blink_sms.services.clients`, acting as the command line.
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import click
 from sqlalchemy import select
@@ -41,6 +43,36 @@ def clients() -> None:
     """Client organisations and their directories."""
 
 
+def read_secrets(names: tuple[str, ...], files: tuple[str, ...]) -> dict[str, str]:
+    """Secret settings: prompted for on a terminal (not echoed); read from standard input,
+    one line each in the order given, when it is a pipe (no prompt, no getpass warning);
+    or read from files (``NAME=PATH``, one trailing newline dropped)."""
+    secrets: dict[str, str] = {}
+    piped = not sys.stdin.isatty()
+    for name in names:
+        if piped:
+            value = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+        else:
+            value = click.prompt(name, hide_input=True)
+        if not value:
+            raise click.UsageError(f"--secret {name}: no value was given")
+        secrets[name] = value
+    for pair in files:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise click.UsageError(f"--secret-file {pair!r}: give NAME=PATH")
+        try:
+            value = Path(path).read_text(encoding="utf-8").removesuffix("\n")
+        except OSError as err:
+            raise click.UsageError(
+                f"--secret-file {name}: cannot read {path}: {err.strerror}"
+            ) from None
+        if not value:
+            raise click.UsageError(f"--secret-file {name}: {path} is empty")
+        secrets[name] = value
+    return secrets
+
+
 @clients.command("add")
 @click.option("--slug", required=True, help="Short id: lowercase letters, digits, dashes.")
 @click.option("--name", required=True)
@@ -50,7 +82,14 @@ def clients() -> None:
     "--secret",
     "secrets_",
     multiple=True,
-    help="Name of a secret directory setting to prompt for (not echoed), e.g. bind_password.",
+    help="Name of a secret directory setting to prompt for (not echoed), e.g. bind_password;"
+    " piped in, one line each.",
+)
+@click.option(
+    "--secret-file",
+    "secret_files",
+    multiple=True,
+    help="A secret setting read from a file: NAME=PATH (e.g. a Docker or systemd secret).",
 )
 @click.option("--region", default="US", show_default=True, help="Default phone region (ISO).")
 @click.option("--language", default="en", show_default=True)
@@ -63,15 +102,14 @@ def add(
     kind: str,
     pairs: tuple[str, ...],
     secrets_: tuple[str, ...],
+    secret_files: tuple[str, ...],
     region: str,
     language: str,
     sender: str | None,
     support: str,
 ) -> None:
     """Add a client; directory settings are stored encrypted."""
-    settings = _settings_pairs(pairs)
-    for secret in secrets_:
-        settings[secret] = click.prompt(secret, hide_input=True)
+    settings = {**_settings_pairs(pairs), **read_secrets(secrets_, secret_files)}
     app = blink()
     with app.db.session() as session, refusals():
         client = create_client(
@@ -254,19 +292,28 @@ def edit(
     "--secret",
     "secrets_",
     multiple=True,
-    help="A secret setting to prompt for (not echoed): rotate bind_password or client_secret.",
+    help="A secret setting to prompt for (not echoed): rotate bind_password or client_secret;"
+    " piped in, one line each.",
+)
+@click.option(
+    "--secret-file",
+    "secret_files",
+    multiple=True,
+    help="A secret setting read from a file: NAME=PATH.",
 )
 @click.option("--replace", is_flag=True, help="Replace all settings instead of changing some.")
 @with_app
 def set_directory(
-    slug: str, pairs: tuple[str, ...], secrets_: tuple[str, ...], replace: bool
+    slug: str,
+    pairs: tuple[str, ...],
+    secrets_: tuple[str, ...],
+    secret_files: tuple[str, ...],
+    replace: bool,
 ) -> None:
     """Change directory settings or rotate a secret (secrets are never printed)."""
-    changes = _settings_pairs(pairs)
-    for secret in secrets_:
-        changes[secret] = click.prompt(secret, hide_input=True)
+    changes = {**_settings_pairs(pairs), **read_secrets(secrets_, secret_files)}
     if not changes:
-        raise click.UsageError("give --setting KEY=VALUE or --secret NAME")
+        raise click.UsageError("give --setting KEY=VALUE, --secret NAME or --secret-file NAME=PATH")
     app = blink()
     with app.db.session() as session, refusals():
         client = _client(session, slug)

@@ -123,3 +123,33 @@ def test_clients_test_names_the_missing_entra_permission(run: Run) -> None:
     assert result.exit_code == 1, result.output
     assert "PROBLEM" in result.output
     assert "grant: User-PasswordProfile.ReadWrite.All" in result.output
+
+
+def test_a_secret_comes_from_a_pipe_or_a_file_without_a_prompt(
+    run: Run, database_url: str, tmp_path: Path
+) -> None:
+    piped = run(
+        "clients", "add", "--slug", "acme", "--name", "Acme", "--directory", "sandbox",
+        "--setting", "path=/tmp/acme.sqlite", "--secret", "bind_password",
+        stdin="Piped!Secret1\n",
+    )  # fmt: skip
+    assert piped.exit_code == 0, piped.output
+    # Read from the pipe: no prompt text, no "Password input may be echoed" warning.
+    assert "bind_password" not in piped.output and "echoed" not in piped.output
+    secret_file = tmp_path / "bind_password"
+    secret_file.write_text("From!File22\n")
+    rotated = run(
+        "clients", "set-directory", "acme", "--secret-file", f"bind_password={secret_file}"
+    )
+    assert rotated.exit_code == 0, rotated.output
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT * FROM clients")).one()
+    engine.dispose()
+    assert SecretBox(KEY).decrypt_json(row.directory_settings_encrypted)["bind_password"] == (
+        "From!File22"
+    )
+    missing = run("clients", "set-directory", "acme", "--secret-file", "bind_password=/nope")
+    assert missing.exit_code == 2 and "cannot read /nope" in missing.output
+    empty = run("clients", "set-directory", "acme", "--secret", "bind_password", stdin="\n")
+    assert empty.exit_code == 2 and "no value was given" in empty.output
