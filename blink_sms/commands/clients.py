@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy import select
@@ -110,21 +111,25 @@ def add(
 ) -> None:
     """Add a client; directory settings are stored encrypted."""
     settings = {**_settings_pairs(pairs), **read_secrets(secrets_, secret_files)}
+    client_options: dict[str, Any] = {
+        "slug": slug,
+        "name": name,
+        "directory_kind": kind,
+        "directory_settings": settings,
+        "default_region": region,
+        "language": language,
+        "sender_number": sender,
+        "support_contact": support,
+    }
     app = blink()
     with app.db.session() as session, refusals():
-        client = create_client(
-            session,
-            app.secrets,
-            COMMAND_LINE,
-            slug=slug,
-            name=name,
-            directory_kind=kind,
-            directory_settings=settings,
-            default_region=region,
-            language=language,
-            sender_number=sender,
-            support_contact=support,
-        )
+        # Every bad option at once, one line each, rather than one per attempt.
+        problems = clients_service.onboarding_problems(session, **client_options)
+        if problems:
+            for problem in problems:
+                click.echo(f"Error: {problem}", err=True)
+            sys.exit(1)
+        client = create_client(session, app.secrets, COMMAND_LINE, **client_options)
         session.commit()
     click.echo(
         f"added client {slug} ({kind}); its jobs go on queue {client.queue_name}"

@@ -209,12 +209,54 @@ def _clean_option(name: str, value: Any) -> Any:
 def _check_directory(kind: str, settings: Mapping[str, Any]) -> None:
     if kind not in ADAPTERS:
         raise Invalid("directory_kind", "must be one of " + ", ".join(sorted(ADAPTERS)))
-    from directory_adapters import validate
+    from directory_adapters import SCHEMAS, validate
 
+    schema = SCHEMAS.get(kind)
+    unknown = sorted(set(settings) - set(schema.names())) if schema else []
+    if unknown:
+        known = ", ".join(schema.names()) if schema else ""
+        raise Invalid(
+            "directory_settings", f"{kind} has no setting {unknown[0]!r} (it has: {known})"
+        )
     try:
         validate(kind, settings)
     except DirectoryError as err:
         raise Invalid("directory_settings", err.message) from None
+
+
+def onboarding_problems(
+    session: Session,
+    *,
+    slug: str,
+    name: str,
+    directory_kind: str,
+    directory_settings: Mapping[str, Any],
+    **options: Any,
+) -> list[Invalid]:
+    """Every problem :func:`create_client` would refuse, not just the first: the command
+    line names each bad option in one line."""
+    checks: list[Callable[[], object]] = [
+        lambda: _check_slug(session, slug),
+        lambda: _check_directory(directory_kind, directory_settings),
+        *(
+            (lambda key=key, value=value: _clean_option(key, value))
+            for key, value in {"name": name, **options}.items()
+        ),
+    ]
+    found = []
+    for check in checks:
+        try:
+            check()
+        except Invalid as err:
+            found.append(err)
+    return found
+
+
+def _check_slug(session: Session, slug: str) -> None:
+    if not SLUG.fullmatch(slug) or slug in RESERVED_SLUGS:
+        raise Invalid("slug", "lowercase letters, digits and dashes, at most 63 characters")
+    if session.execute(select(Client.id).where(Client.slug == slug)).first():
+        raise Invalid("slug", f"a client with slug {slug!r} exists already")
 
 
 def create_client(
@@ -232,10 +274,7 @@ def create_client(
     if not actor.msp_wide:
         raise NotFound("client")  # a client's own admin cannot create clients
     actor.require(Permission.ONBOARD)
-    if not SLUG.fullmatch(slug) or slug in RESERVED_SLUGS:
-        raise Invalid("slug", "lowercase letters, digits and dashes, at most 63 characters")
-    if session.execute(select(Client.id).where(Client.slug == slug)).first():
-        raise Invalid("slug", f"a client with slug {slug!r} exists already")
+    _check_slug(session, slug)
     _check_directory(directory_kind, directory_settings)
     values = {key: _clean_option(key, value) for key, value in {"name": name, **options}.items()}
     client = Client(

@@ -43,14 +43,13 @@ def test_add_stores_settings_encrypted_and_prompts_for_secrets(run: Run, databas
         "--directory",
         "sandbox",
         "--setting",
-        "path=/tmp/contoso.sqlite",
-        "--setting",
         "min_length=10",
+        # The sandbox has no secret setting: its path, prompted for, stands in for one.
         "--secret",
-        "bind_password",
+        "path",
         "--sender",
         "+15005550006",
-        stdin="S3rvice!Secret\n",
+        stdin="/tmp/S3rvice!Secret.sqlite\n",
     )
     assert result.exit_code == 0, result.output
     assert "client-contoso" in result.output
@@ -61,11 +60,7 @@ def test_add_stores_settings_encrypted_and_prompts_for_secrets(run: Run, databas
     engine.dispose()
     assert "S3rvice!Secret" not in repr(row)
     stored = SecretBox(KEY).decrypt_json(row.directory_settings_encrypted)
-    assert stored == {
-        "path": "/tmp/contoso.sqlite",
-        "min_length": 10,
-        "bind_password": "S3rvice!Secret",
-    }
+    assert stored == {"path": "/tmp/S3rvice!Secret.sqlite", "min_length": 10}
     listing = run("clients", "list")
     assert "contoso" in listing.output and "+15005550006" in listing.output
 
@@ -130,26 +125,40 @@ def test_a_secret_comes_from_a_pipe_or_a_file_without_a_prompt(
 ) -> None:
     piped = run(
         "clients", "add", "--slug", "acme", "--name", "Acme", "--directory", "sandbox",
-        "--setting", "path=/tmp/acme.sqlite", "--secret", "bind_password",
-        stdin="Piped!Secret1\n",
+        "--secret", "path", stdin="/tmp/Piped!Secret1.sqlite\n",
     )  # fmt: skip
     assert piped.exit_code == 0, piped.output
     # Read from the pipe: no prompt text, no "Password input may be echoed" warning.
-    assert "bind_password" not in piped.output and "echoed" not in piped.output
-    secret_file = tmp_path / "bind_password"
-    secret_file.write_text("From!File22\n")
-    rotated = run(
-        "clients", "set-directory", "acme", "--secret-file", f"bind_password={secret_file}"
-    )
+    assert "path" not in piped.output and "echoed" not in piped.output
+    secret_file = tmp_path / "path"
+    secret_file.write_text("/tmp/From!File22.sqlite\n")
+    rotated = run("clients", "set-directory", "acme", "--secret-file", f"path={secret_file}")
     assert rotated.exit_code == 0, rotated.output
     engine = create_engine(database_url)
     with engine.connect() as connection:
         row = connection.execute(text("SELECT * FROM clients")).one()
     engine.dispose()
-    assert SecretBox(KEY).decrypt_json(row.directory_settings_encrypted)["bind_password"] == (
-        "From!File22"
+    assert SecretBox(KEY).decrypt_json(row.directory_settings_encrypted)["path"] == (
+        "/tmp/From!File22.sqlite"
     )
-    missing = run("clients", "set-directory", "acme", "--secret-file", "bind_password=/nope")
+    missing = run("clients", "set-directory", "acme", "--secret-file", "path=/nope")
     assert missing.exit_code == 2 and "cannot read /nope" in missing.output
-    empty = run("clients", "set-directory", "acme", "--secret", "bind_password", stdin="\n")
+    empty = run("clients", "set-directory", "acme", "--secret", "path", stdin="\n")
     assert empty.exit_code == 2 and "no value was given" in empty.output
+
+
+def test_add_names_every_bad_option_at_once_one_line_each(run: Run, database_url: str) -> None:
+    result = run(
+        "clients", "add", "--slug", "Not A Slug", "--name", "Acme", "--directory", "sandbox",
+        "--setting", "path=/tmp/acme.sqlite", "--setting", "colour=blue",
+        "--region", "XX", "--language", "zz", "--sender", "call me",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    fields = [line.removeprefix("Error: ").split(":")[0] for line in errors]
+    assert fields == ["slug", "directory_settings", "default_region", "language", "sender_number"]
+    assert "sandbox has no setting 'colour'" in result.output
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM clients")).scalar_one() == 0
+    engine.dispose()
