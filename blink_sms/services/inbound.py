@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import phonenumbers
 import structlog
+from babel.languages import get_official_languages
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
@@ -221,7 +223,22 @@ def _unknown_sender(
     )
     if not allowed:
         return Reply()
-    return Reply(translate(normalize_language(keyword.language), texts.UNKNOWN_SENDER))
+    language = keyword.language or _language_of_country(session, message.sender)
+    return Reply(translate(normalize_language(language), texts.UNKNOWN_SENDER))
+
+
+def _language_of_country(session: Session, number: str) -> str | None:
+    """A language of the number's country that some client's users are texted in: a
+    Dutch number gets Dutch where the gateway serves Dutch clients (else English)."""
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return None
+    spoken = get_official_languages(region or "", de_facto=True)
+    if not spoken:
+        return None
+    served = set(session.execute(select(Client.language).distinct()).scalars())
+    return next((language for language in spoken if language in served), None)
 
 
 def _origin(session: Session, user_id: int) -> RequestOrigin:

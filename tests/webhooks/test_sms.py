@@ -11,8 +11,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from blink_sms.actors import COMMAND_LINE
 from blink_sms.context import Blink
 from blink_sms.models import InboundMessage, RequestStatus, ResetRequest, User, UserStatus
+from blink_sms.services.clients import create_client
 from tests.conftest import (
     AUTH_TOKEN,
     PUBLIC_URL,
@@ -348,3 +350,22 @@ def test_health_endpoints(http: FlaskClient) -> None:
 def test_auth_token_is_never_in_a_reply(text_gateway: Send, alice: Persona) -> None:
     response = text_gateway(alice.phone, "HELP")
     assert AUTH_TOKEN.encode() not in response.data
+
+
+def test_an_unknown_number_is_answered_in_its_countrys_language_where_a_client_speaks_it(
+    text_gateway: Send, world: World, services: Blink
+) -> None:
+    # No client speaks Dutch yet: a Dutch number gets English.
+    assert "registered" in (reply_text(text_gateway("+31612340001", "RESET")) or "")
+    with services.db.session() as session:
+        create_client(
+            session, services.secrets, COMMAND_LINE, slug="gouda", name="Gouda",
+            directory_kind="sandbox", directory_settings={"path": str(world.directory.path)},
+            default_region="NL", language="nl", sender_number="+15005550009",
+        )  # fmt: skip
+        session.commit()
+    dutch = reply_text(text_gateway("+31612340002", "RESET")) or ""
+    assert dutch.startswith("Dit nummer is alleen voor geregistreerde gebruikers"), dutch
+    # A word that tells its language still wins: a German word gets German.
+    german = reply_text(text_gateway("+31612340003", "Passwort")) or ""
+    assert german.startswith("Diese Nummer ist nur für registrierte Benutzer"), german
