@@ -25,9 +25,10 @@ The rules, in order:
    is RESET in Dutch although "reset" alone is language-neutral.
 4. Nothing recognised, an empty body or only emoji -> ``UNKNOWN``.
 5. **A reset PIN** rides along: the first word of 4 to 8 digits among the first few
-   words is ``Keyword.pin`` ("RESET 4821", "unlock 4821 please"). ``PIN 4821`` (also
-   "pincode") sets a PIN: action ``PIN``, and ``pin`` is None when no 4-8 digit word
-   follows. The PIN is never part of the keyword's repr, so it cannot reach a log.
+   words is ``Keyword.pin`` ("RESET 4821", "unlock 4821 please"). ``PIN`` (also
+   "pincode") asks about PINs: action ``PIN``, whose digits are dropped (a PIN is
+   chosen on the activation page, never by text). The PIN is never part of the
+   keyword's repr, so it cannot reach a log.
 
 Negation is not understood ("don't reset" is ``RESET``); the reset still needs the
 enrolled phone, and the reply tells the user what happened.
@@ -163,7 +164,7 @@ def parse_keyword(body: str) -> Keyword:
     return Keyword(action, language, _pin(words) if action in _WITH_PIN else None)
 
 
-_WITH_PIN = frozenset({Action.RESET, Action.UNLOCK, Action.PIN})
+_WITH_PIN = frozenset({Action.RESET, Action.UNLOCK})
 _PIN_SIZES = range(4, 9)
 
 

@@ -19,7 +19,15 @@ from werkzeug.wrappers.response import Response
 from blink_sms.context import Blink, blink
 from blink_sms.crypto import SecretBoxError, mask_phone
 from blink_sms.models import Client, RequestKind, User, utcnow
-from blink_sms.services import enrollment, imports, invitations, passwords, scope, user_details
+from blink_sms.services import (
+    enrollment,
+    imports,
+    invitations,
+    passwords,
+    pins,
+    scope,
+    user_details,
+)
 from blink_sms.services import users as service
 from blink_sms.services.errors import Conflict, Invalid, NotFound
 from directory_adapters import UNLOCK, DirectoryError
@@ -133,6 +141,7 @@ def _render_user(
         phone=mask_phone(user.phone),
         pending=pending,
         pending_phone=mask_phone(pending.phone) if pending else None,
+        pin_state=pins.describe(user, client.reset_pin, utcnow()),
         can_unlock=UNLOCK in imports.capabilities(client),
         errors=errors or {},
         form=form or {},

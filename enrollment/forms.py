@@ -8,7 +8,7 @@ import unicodedata
 import phonenumbers
 from babel import Locale
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import PasswordField, SelectField, StringField
 
 
 class NumberForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type hints
@@ -17,7 +17,11 @@ class NumberForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type hi
 
 
 class CodeForm(FlaskForm):  # type: ignore[misc]
+    """The SMS code, and the reset PIN typed twice where the client asks for one."""
+
     code = StringField()
+    pin = PasswordField()
+    pin_again = PasswordField()
 
 
 class ResendForm(FlaskForm):  # type: ignore[misc]

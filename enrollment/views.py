@@ -1,8 +1,9 @@
 """The enrollment pages: parse, call :mod:`blink_sms.services.enrollment`, render.
 
-``/enroll/<token>`` asks for the number, ``/enroll/<token>/code`` for the code,
-``/enroll/done`` shows the gateway number. A GET only shows a form (mail scanners
-open links); only a POST with a valid CSRF token acts.
+``/enroll/<token>`` asks for the number, ``/enroll/<token>/code`` for the code (and
+the reset PIN, where the client asks for one), ``/enroll/done`` shows the gateway
+number. A GET only shows a form (mail scanners open links); only a POST with a valid
+CSRF token acts.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from blink_sms.messaging.i18n import DEFAULT_LANGUAGE, format_wait
 from blink_sms.messaging.pages import Branding, Gettext, gettext_for
 from blink_sms.models import Client, Invitation, User, UserStatus, utcnow
 from blink_sms.services import enrollment as service
+from blink_sms.services import pins
 from blink_sms.services.branding import brand_of, msp_branding
 from blink_sms.services.user_details import language_of
 
@@ -246,6 +248,7 @@ def _code_page(
     error: str | None = None,
     status: int = 200,
     notice: str | None = None,
+    pin_error: bool = False,
 ) -> Any:
     language = language_of(found.user)
     state = service.code_state(db, found, now=utcnow())
@@ -265,7 +268,21 @@ def _code_page(
         error=error,
         notice=notice,
         token=token,
+        pin_policy=found.user.client.reset_pin,
+        pin_error=pin_error,
     )
+
+
+def _pin_error(_: Gettext, problem: pins.PinProblem) -> str:
+    messages = {
+        pins.PinProblem.MISSING: _("Choose a reset PIN: your organisation asks for one."),
+        pins.PinProblem.MALFORMED: _("A reset PIN is 4 to 8 digits, nothing else."),
+        pins.PinProblem.MISMATCH: _("The two PINs are not the same. Type your PIN twice."),
+        pins.PinProblem.EASY: _(
+            "This PIN is too easy to guess. Avoid one digit repeated and runs such as 1234."
+        ),
+    }
+    return messages[problem]
 
 
 @bp.route("/<token>/code", methods=["GET", "POST"])
@@ -290,7 +307,18 @@ def code(token: str) -> Any:  # noqa: PLR0911 - one answer per outcome of the se
                 error=_("This page was open too long. Please try again."),
                 status=400,
             )
-        outcome = service.verify_code(app, db, found, (form.code.data or "")[:32], now=utcnow())
+        outcome = service.verify_code(
+            app,
+            db,
+            found,
+            (form.code.data or "")[:32],
+            now=utcnow(),
+            pin=(form.pin.data or "")[:32],
+            pin_again=(form.pin_again.data or "")[:32],
+        )
+        if isinstance(outcome, service.PinRejected):  # the code is still live: try again
+            error = _pin_error(_, outcome.problem)
+            return _code_page(db, found, token=token, error=error, status=422, pin_error=True)
         if isinstance(outcome, service.Bound):
             session[SESSION_KEY] = outcome.user_id
             return redirect(url_for(".done"), 303)
@@ -383,6 +411,7 @@ def done() -> Any:
             client=client,
             gateway=service.display_number(gateway) if gateway else "",
             gateway_e164=gateway,
+            has_pin=user.pin_hash is not None,
         )
 
 
@@ -397,7 +426,10 @@ def contact() -> Any:
         _ = gettext_for(language)
         brand = _brand(db, user.client)
         name = _("{name} password reset", name=brand.name)
-        note = _("Text RESET to this number for a new password.")
+        if user.pin_hash is not None:
+            note = _("Text RESET and your PIN to this number for a new password.")
+        else:
+            note = _("Text RESET to this number for a new password.")
         card = "\r\n".join(
             [
                 "BEGIN:VCARD",

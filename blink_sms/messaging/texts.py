@@ -62,6 +62,11 @@ VERIFICATION_CODE = N_(
 WELCOME = N_(
     "Your phone is set up. Save this number: text RESET to it whenever you need a new password."
 )
+# The same, where the user chose a reset PIN. Keep RESET as it is.
+WELCOME_PIN = N_(
+    "Your phone is set up. Save this number: text RESET and your PIN to it whenever you "
+    "need a new password."
+)
 # Translators: {support} is how to reach the help desk. Sent when the organisation has
 # turned password reset by text off: nothing was changed.
 CLIENT_DISABLED = N_(
@@ -94,11 +99,11 @@ PHONE_CHANGED = N_(
 RESET_REFUSED = N_(
     "Your account cannot be reset by text. For a new password, please contact {support}."
 )
-# Translators: the organisation asks for a reset PIN and the user has none yet. Keep PIN,
-# RESET and the example digits as they are: they are what the user texts.
+# Translators: {support} is how to reach the help desk. The organisation now asks for a
+# reset PIN and this user, enrolled before, has none: it is chosen on the activation page.
 PIN_REQUIRED = N_(
-    "Your organisation asks for a reset PIN. Text PIN and 4 to 8 digits of your choice, "
-    "e.g. PIN 4821, then RESET and your PIN."
+    "Your organisation now asks for a reset PIN, chosen when you set up your phone. "
+    "Please ask {support} for a new activation link."
 )
 # Reply to RESET or UNLOCK without the user's reset PIN, or with a wrong one. Keep RESET,
 # UNLOCK and the example as they are.
@@ -110,9 +115,9 @@ PIN_WRONG = N_(
 PIN_BLOCKED = N_(
     "Too many wrong PINs: resets by text are blocked for 24 hours. Please contact {support}."
 )
-# Reply to PIN 4821: the reset PIN is set. Keep RESET as it is.
-PIN_SET = N_("Your reset PIN is set. From now on, text RESET followed by your PIN.")
-# Reply to PIN with no 4 to 8 digits after it. Keep PIN and the example as they are.
-PIN_INVALID = N_("A reset PIN is 4 to 8 digits. Text PIN followed by the digits, e.g. PIN 4821.")
-# Translators: {support} is how to reach the help desk. Reply to PIN when one is set.
-PIN_ALREADY_SET = N_("You have a reset PIN already. To change it, please contact {support}.")
+# Translators: {support} is how to reach the help desk. Reply to a text starting with
+# PIN: a reset PIN is chosen on the activation page, never by text.
+PIN_BY_LINK = N_(
+    "Reset PINs are chosen on the activation page, not by text. To set or change yours, "
+    "ask {support} for a new activation link."
+)

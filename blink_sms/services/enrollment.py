@@ -26,7 +26,10 @@ The pages in :mod:`enrollment` are thin; every rule is here:
   may bind: ``any``; ``directory``, only the directory's own mobile number for the user
   (compared in E.164, read in the client's region; a different number counts as a
   wrong code, so a link cannot probe for it); or ``approval``, where a confirmed code
-  only asks, and an admin approves (:func:`approve_binding`) or rejects it.
+  only asks, and an admin approves (:func:`approve_binding`) or rejects it;
+- where the client asks for a reset PIN (``Client.reset_pin``), the user chooses it on
+  the code step, typed twice, and it is set with the binding (:mod:`.pins`); a refused
+  PIN costs no code try and leaves the code live.
 
 Every step writes an audit event; codes and tokens never appear in one.
 """
@@ -65,7 +68,7 @@ from ..models import (
     utcnow,
 )
 from ..queue import EMAIL_QUEUE
-from . import audit, throttle
+from . import audit, pins, throttle
 from .errors import Conflict, NotFound
 from .invitations import is_open, send_phone_bound_email, token_hash
 from .notices import text_previous_phone
@@ -284,11 +287,15 @@ def _end(code: VerificationCode, outcome: str, now: datetime) -> None:
     code.ended_at, code.outcome = now, outcome
 
 
+def _actor(invitation: Invitation) -> str:
+    return f"enrollment:user:{invitation.user_id}"
+
+
 def _audit(session: Session, invitation: Invitation, action: str, **detail: Any) -> None:
     audit.record(
         session,
         action,
-        actor=f"enrollment:user:{invitation.user_id}",
+        actor=_actor(invitation),
         client_id=invitation.user.client_id,
         user_id=invitation.user_id,
         invitation_id=invitation.id,
@@ -514,6 +521,13 @@ class CodeRejected:
 
 
 @dataclass(frozen=True)
+class PinRejected:
+    """The code was not checked: the PIN chosen with it is refused first."""
+
+    problem: pins.PinProblem
+
+
+@dataclass(frozen=True)
 class Bound:
     user_id: int
 
@@ -523,13 +537,21 @@ class AwaitingApproval:
     """Policy "approval": the code was right; an admin now approves the binding."""
 
 
-VerifyOutcome = Bound | CodeRejected | AwaitingApproval
+VerifyOutcome = Bound | CodeRejected | PinRejected | AwaitingApproval
 
 
 def verify_code(  # noqa: PLR0911 - one return per outcome reads best
-    app: Blink, session: Session, invitation: Invitation, raw: str, *, now: datetime
+    app: Blink,
+    session: Session,
+    invitation: Invitation,
+    raw: str,
+    *,
+    now: datetime,
+    pin: str | None = None,
+    pin_again: str | None = None,
 ) -> VerifyOutcome:
-    """Step 2: check the code; on success bind the phone and use the invitation. Commits."""
+    """Step 2: check the code (and the reset PIN chosen with it, where the client asks
+    for one); on success bind the phone, set the PIN and use the invitation. Commits."""
     digits = re.sub(r"[\s-]", "", raw)
     left = MAX_CODE_FAILURES - invitation.code_failures
     if left <= 0:
@@ -544,6 +566,11 @@ def verify_code(  # noqa: PLR0911 - one return per outcome reads best
         return CodeRejected(CodeProblem.EXPIRED, left)
     if not re.fullmatch(rf"\d{{{CODE_DIGITS}}}", digits):
         return CodeRejected(CodeProblem.MALFORMED, left)
+    chosen = pins.choose(pin, pin_again, policy=invitation.user.client.reset_pin)
+    if isinstance(chosen, pins.PinProblem):
+        _audit(session, invitation, "enrollment.pin_refused", reason=chosen.value)
+        session.commit()
+        return PinRejected(chosen)
     expected = _code_hash(app, invitation, code.phone, digits)
     if not hmac.compare_digest(expected, code.code_hash):
         invitation.code_failures += 1
@@ -560,13 +587,21 @@ def verify_code(  # noqa: PLR0911 - one return per outcome reads best
         _end(code, "used", now)
         invitation.phone, invitation.approval_requested_at = code.phone, now
         _audit(session, invitation, "enrollment.approval_requested", phone=mask_phone(code.phone))
+        # Set now, unusable until the phone is bound: approval binds the phone alone.
+        pins.set_at_enrollment(session, invitation.user, chosen, actor=_actor(invitation))
         session.commit()
         return AwaitingApproval()
-    return _bind(app, session, invitation, code, now=now)
+    return _bind(app, session, invitation, code, chosen, now=now)
 
 
 def _bind(
-    app: Blink, session: Session, invitation: Invitation, code: VerificationCode, *, now: datetime
+    app: Blink,
+    session: Session,
+    invitation: Invitation,
+    code: VerificationCode,
+    pin: str | None,
+    *,
+    now: datetime,
 ) -> VerifyOutcome:
     if not _set_phone(session, invitation.user, code.phone):
         _end(code, "taken", now)
@@ -574,6 +609,7 @@ def _bind(
         session.commit()
         return CodeRejected(CodeProblem.TAKEN)
     _end(code, "used", now)
+    pins.set_at_enrollment(session, invitation.user, pin, actor=_actor(invitation))
     _bound(app, session, invitation, code.phone, now=now)
     return Bound(invitation.user_id)
 
@@ -666,6 +702,7 @@ def reject_binding(session: Session, actor: Actor, user: User) -> str:
     """Refuse the waiting binding: the link is revoked, the phone stays unbound. Commits."""
     invitation = _pending_for(session, actor, user)
     invitation.revoked_at, invitation.revoked_reason = utcnow(), "binding_rejected"
+    pins.clear(user)  # chosen with the rejected binding
     audit.record(
         session,
         "enrollment.binding_rejected",
@@ -682,7 +719,8 @@ def reject_binding(session: Session, actor: Actor, user: User) -> str:
 def _welcome(app: Blink, session: Session, user: User, invitation_id: int) -> None:
     """The welcome SMS from the gateway number, and the "a phone was bound" email."""
     try:
-        send_sms(app, session, user, translate(language_of(user), texts.WELCOME), purpose="welcome")
+        welcome = texts.WELCOME_PIN if user.pin_hash else texts.WELCOME
+        send_sms(app, session, user, translate(language_of(user), welcome), purpose="welcome")
     except SmsError as err:
         log.warning("welcome SMS not sent", error_code=error_code_of(err))
     try:

@@ -265,23 +265,6 @@ def _set_opt_out(session: Session, sender: Sender, message: InboundSms, *, opted
     )
 
 
-def _set_pin(session: Session, sender: Sender, message: InboundSms, keyword: Keyword) -> str:
-    """``PIN 4821``: set the user's reset PIN, once; changing it takes an admin."""
-    language, target = sender.language, sender.target
-    if sender.pin.pin_hash:
-        return translate(language, texts.PIN_ALREADY_SET, support=sender.support_contact)
-    if keyword.pin is None:
-        return translate(language, texts.PIN_INVALID)
-    pins.set_by_text(
-        session,
-        pin=keyword.pin,
-        user_id=target.user_id,
-        client_id=target.client_id,
-        source=mask_phone(message.sender),
-    )
-    return translate(language, texts.PIN_SET)
-
-
 def _pin_refusal(
     session: Session, sender: Sender, message: InboundSms, keyword: Keyword, now: datetime
 ) -> str | None:
@@ -301,7 +284,7 @@ def _pin_refusal(
         return None
     log.info("request refused for its reset PIN", outcome=outcome.value)
     if outcome is pins.PinCheck.NOT_SET:
-        return translate(language, texts.PIN_REQUIRED)
+        return translate(language, texts.PIN_REQUIRED, support=sender.support_contact)
     if outcome is pins.PinCheck.BLOCKED:
         return translate(language, texts.PIN_BLOCKED, support=sender.support_contact)
     return translate(language, texts.PIN_WRONG)
@@ -330,7 +313,8 @@ def _known_sender(
     elif action is Action.UNLOCK and sender.directory_kind in WITHOUT_UNLOCK:
         text = translate(language, texts.UNLOCK_NOT_SUPPORTED)
     elif action is Action.PIN and sender.reset_pin in ("optional", "required"):
-        text = _set_pin(session, sender, message, keyword)
+        # Never set by text: a forged sender would own the PIN (see services.pins).
+        text = translate(language, texts.PIN_BY_LINK, support=sender.support_contact)
     elif action in (Action.RESET, Action.UNLOCK) and (
         refused := _pin_refusal(session, sender, message, keyword, now)
     ):

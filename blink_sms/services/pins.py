@@ -4,13 +4,16 @@ A text's sender number can be forged, so a client may ask for a PIN as well
 (``Client.reset_pin``):
 
 - ``off``: RESET and UNLOCK act on the sender number alone (any PIN is ignored);
-- ``optional``: a user may set a PIN; once set, every RESET and UNLOCK must carry it;
-- ``required``: every RESET and UNLOCK must carry one; a user without a PIN is told
-  to set it first.
+- ``optional``: a user may choose a PIN; once chosen, every RESET and UNLOCK must carry it;
+- ``required``: every RESET and UNLOCK must carry one; a user without a PIN (enrolled
+  before the client asked for one) is told to ask for a new activation link.
 
-A user sets their PIN by texting ``PIN 4821`` (4 to 8 digits) from the enrolled phone
-while they have none; then texts ``RESET 4821`` or ``UNLOCK 4821``. The PIN is stored
-as an argon2id hash (``User.pin_hash``), never in clear, and never logged or audited.
+A user chooses the PIN on the activation page, with the SMS code (:func:`choose`), so
+it is set by whoever holds the link *and* the phone, never by a text: a text's sender
+can be forged, and a spoofer who texted ``PIN 4821`` first would own the PIN. Then the
+user texts ``RESET 4821`` or ``UNLOCK 4821``. The PIN is stored as an argon2id hash
+(``User.pin_hash``), never in clear, and never logged or audited. To change it, the
+user asks for a new activation link (an admin's Reset User).
 
 Wrong PINs count like Entra ID's smart lockout counts wrong passwords: the first
 failure opens a 24-hour window; the 5th failure within it blocks texted resets for
@@ -21,6 +24,8 @@ clears the PIN, the count and the block (:func:`clear`).
 from __future__ import annotations
 
 import enum
+import hmac
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,6 +73,54 @@ def hash_pin(pin: str) -> str:
     if not PIN.fullmatch(pin):
         raise ValueError("a PIN is 4 to 8 digits")
     return HASHER.hash(pin)
+
+
+class PinProblem(enum.StrEnum):
+    """Why a PIN chosen on the activation page is refused (nothing is counted)."""
+
+    MISSING = "missing"  # required, and none given
+    MALFORMED = "malformed"  # not 4 to 8 digits
+    MISMATCH = "mismatch"  # the two entries differ
+    EASY = "easy"  # one digit repeated, or a run such as 1234 or 9876
+
+
+def _easy(pin: str) -> bool:
+    steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
+    return steps in ({0}, {1}, {-1})
+
+
+def choose(pin: str | None, again: str | None, *, policy: str) -> str | PinProblem | None:
+    """The PIN a user typed twice on the activation page: the PIN to set, None for no
+    PIN (policy off, or optional and left empty), or what is wrong with it."""
+    if policy not in ("optional", "required"):
+        return None
+    pin, again = (pin or "").strip(), (again or "").strip()
+    if not pin and not again:
+        return PinProblem.MISSING if policy == "required" else None
+    if not PIN.fullmatch(pin):
+        return PinProblem.MALFORMED
+    if not hmac.compare_digest(pin, again):
+        return PinProblem.MISMATCH
+    if _easy(pin):
+        return PinProblem.EASY
+    return pin
+
+
+def set_at_enrollment(session: Session, user: User, pin: str | None, *, actor: str) -> None:
+    """Give ``user`` the PIN chosen with their SMS code, or none; any earlier PIN, wrong
+    tries and block go. Audited when a PIN is set, never the PIN itself."""
+    had = clear(user)
+    if pin is None:
+        return
+    user.pin_hash = hash_pin(pin)
+    audit.record(
+        session,
+        "user.pin_set",
+        actor=actor,
+        client_id=user.client_id,
+        user_id=user.id,
+        replaced=had,
+    )
 
 
 def check(
@@ -125,26 +178,20 @@ def check(
     return PinCheck.BLOCKED if blocked else PinCheck.WRONG
 
 
-def set_by_text(
-    session: Session, *, pin: str, user_id: int, client_id: int, source: str | None
-) -> None:
-    """Store a PIN the user texted (the caller checked they had none). Audited, never
-    the PIN itself."""
-    session.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(
-            pin_hash=hash_pin(pin), pin_failures=0, pin_failed_since=None, pin_blocked_until=None
-        )
-    )
-    audit.record(
-        session,
-        "user.pin_set",
-        actor=f"sms:user:{user_id}",
-        client_id=client_id,
-        user_id=user_id,
-        source=source,
-    )
+def describe(user: User, policy: str, now: datetime) -> str | None:
+    """The user's PIN as an admin's page says it; None where PINs play no part."""
+    if policy not in ("optional", "required") and not user.pin_hash:
+        return None
+    if user.pin_blocked_until is not None and user.pin_blocked_until > now:
+        until = user.pin_blocked_until.strftime("%Y-%m-%d %H:%M")
+        wrong = user.pin_failures
+        return f"blocked until {until} UTC after {wrong} wrong PINs (Reset User clears it)"
+    if user.pin_hash:
+        wrong = user.pin_failures
+        return "set" + (f", {wrong} wrong in the last 24 hours" if wrong else "")
+    if policy == "required":
+        return "not set: texted resets are refused until the user chooses one (Reset User)"
+    return "not set (optional)"
 
 
 def clear(user: User) -> bool:

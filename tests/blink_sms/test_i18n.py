@@ -62,7 +62,7 @@ def rendered(language: str) -> dict[str, str]:
 
 
 def test_there_are_texts() -> None:
-    assert len(TEXTS) == 26
+    assert len(TEXTS) == 25
     assert {"OTP", "OTP_NO_CHANGE", "RATE_LIMITED", "APOLOGY", "HELP"} <= set(TEXTS)
 
 

@@ -108,8 +108,8 @@ class Walker:
     def number(self, number: str, country: str = "US") -> Any:
         return self.post("", number=number, country=country)
 
-    def code(self, code: str) -> Any:
-        return self.post("/code", code=code)
+    def code(self, code: str, **extra: str) -> Any:
+        return self.post("/code", code=code, **extra)
 
     def resend(self) -> Any:
         return self.post("/resend")

@@ -1,4 +1,7 @@
-"""Item 4 of issue 13: an optional or required reset PIN, against spoofed senders."""
+"""Item 4 of issue 13: an optional or required reset PIN, against spoofed senders.
+
+The texts' side: a PIN chosen at enrollment (tests/enrollment/test_reset_pin.py walks
+those pages) is then needed, counted and blocked; a text can never set one."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from blink_sms.cli import cli
 from blink_sms.context import Blink
 from blink_sms.messaging import texts
 from blink_sms.models import AuditEvent, Client, ResetRequest, User, utcnow
-from blink_sms.services import invitations
+from blink_sms.services import invitations, pins
 from blink_sms.services.clients import update_client
 from blink_sms.services.errors import Invalid
 from blink_sms.settings import Settings
@@ -39,6 +42,14 @@ def set_policy(world: World, policy: str) -> None:
         session.commit()
 
 
+def give_pin(world: World, persona: Persona, pin: str = PIN) -> None:
+    """The PIN as the activation page sets it."""
+    with world.services.db.session() as session:
+        user = session.get_one(User, persona.user.id)
+        pins.set_at_enrollment(session, user, pin, actor=f"enrollment:user:{user.id}")
+        session.commit()
+
+
 def user_row(services: Blink, persona: Persona) -> User:
     with services.db.session() as session:
         return session.get_one(User, persona.user.id)
@@ -58,11 +69,11 @@ def test_optional_without_a_pin_resets_as_before(
     assert len(twilio.sent) == 1
 
 
-def test_a_pin_set_by_text_is_then_needed(
+def test_a_pin_chosen_at_enrollment_is_then_needed_and_no_text_replaces_it(
     text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
 ) -> None:
     set_policy(world, "optional")
-    assert reply_text(text_gateway(alice.phone, f"PIN {PIN}")) == texts.PIN_SET
+    give_pin(world, alice)
     stored = user_row(world.services, alice).pin_hash
     assert stored and stored.startswith("$argon2id$") and PIN not in stored
     assert reply_text(text_gateway(alice.phone, "RESET")) == texts.PIN_WRONG  # no PIN: refused
@@ -71,22 +82,26 @@ def test_a_pin_set_by_text_is_then_needed(
     assert reply_text(text_gateway(alice.phone, f"reset {PIN} please")) == texts.ACK_RESET
     wait_for_jobs(world.services)
     assert len(twilio.sent) == 1
-    # A right PIN clears the count; a second PIN text cannot replace the first.
+    # A right PIN clears the count; a PIN text never replaces the PIN.
     assert user_row(world.services, alice).pin_failures == 0
     reply = reply_text(text_gateway(alice.phone, "PIN 9999"))
-    assert reply is not None and reply.startswith("You have a reset PIN already")
-    assert reply_text(text_gateway(alice.phone, "PIN 12")) is not None
+    assert reply is not None and reply.startswith("Reset PINs are chosen on the activation page")
     assert user_row(world.services, alice).pin_hash == stored
 
 
-def test_required_without_a_pin_says_to_add_one(
+def test_required_without_a_pin_a_spoofed_pin_text_sets_nothing(
     text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
 ) -> None:
+    """Enrolled before the client asked for PINs: a new activation link, never a text."""
     set_policy(world, "required")
-    assert reply_text(text_gateway(alice.phone, "UNLOCK")) == texts.PIN_REQUIRED
-    assert reply_text(text_gateway(alice.phone, "PIN 123")) == texts.PIN_INVALID
-    assert reply_text(text_gateway(alice.phone, f"PIN {PIN}")) == texts.PIN_SET
-    assert reply_text(text_gateway(alice.phone, f"RESET {PIN}")) == texts.ACK_RESET
+    reply = reply_text(text_gateway(alice.phone, "UNLOCK"))
+    assert reply is not None and reply.startswith("Your organisation now asks for a reset PIN")
+    assert "activation link" in reply
+    # Whoever forges Alice's number cannot choose her PIN and then use it.
+    text_gateway(alice.phone, f"PIN {PIN}")
+    assert user_row(world.services, alice).pin_hash is None
+    assert reply_text(text_gateway(alice.phone, f"RESET {PIN}")) == reply
+    assert requests(world.services) == 0 and twilio.sent == []
 
 
 def test_off_ignores_pins(text_gateway: Send, alice: Persona, world: World) -> None:
@@ -99,7 +114,7 @@ def test_five_wrong_pins_in_a_day_block_texted_resets_for_a_day(
     text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
 ) -> None:
     set_policy(world, "required")
-    text_gateway(alice.phone, f"PIN {PIN}")
+    give_pin(world, alice)
     replies = [reply_text(text_gateway(alice.phone, f"RESET 000{n}")) for n in range(5)]
     assert replies[:4] == [texts.PIN_WRONG] * 4
     assert replies[4] is not None and replies[4].startswith("Too many wrong PINs")
@@ -128,7 +143,7 @@ def test_failures_older_than_a_day_start_a_new_count(
     text_gateway: Send, alice: Persona, world: World
 ) -> None:
     set_policy(world, "optional")
-    text_gateway(alice.phone, f"PIN {PIN}")
+    give_pin(world, alice)
     for n in range(4):
         text_gateway(alice.phone, f"RESET 000{n}")
     with world.services.db.session() as session:
@@ -142,7 +157,7 @@ def test_reset_user_clears_the_pin_and_the_block(
     text_gateway: Send, alice: Persona, world: World, twilio: FakeTwilio
 ) -> None:
     set_policy(world, "optional")
-    text_gateway(alice.phone, f"PIN {PIN}")
+    give_pin(world, alice)
     for n in range(5):
         text_gateway(alice.phone, f"RESET 000{n}")
     with world.services.db.session() as session:
