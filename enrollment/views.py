@@ -9,6 +9,7 @@ CSRF token acts.
 from __future__ import annotations
 
 import math
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -249,6 +250,7 @@ def _code_page(
     status: int = 200,
     notice: str | None = None,
     pin_error: bool = False,
+    code_value: str = "",
 ) -> Any:
     language = language_of(found.user)
     state = service.code_state(db, found, now=utcnow())
@@ -270,6 +272,7 @@ def _code_page(
         token=token,
         pin_policy=found.user.client.reset_pin,
         pin_error=pin_error,
+        code_value=code_value,
     )
 
 
@@ -316,9 +319,12 @@ def code(token: str) -> Any:  # noqa: PLR0911 - one answer per outcome of the se
             pin=(form.pin.data or "")[:32],
             pin_again=(form.pin_again.data or "")[:32],
         )
-        if isinstance(outcome, service.PinRejected):  # the code is still live: try again
+        if isinstance(outcome, service.PinRejected):  # the code is still live: keep it
             error = _pin_error(_, outcome.problem)
-            return _code_page(db, found, token=token, error=error, status=422, pin_error=True)
+            typed = re.sub(r"\D", "", form.code.data or "")[: service.CODE_DIGITS]
+            return _code_page(
+                db, found, token=token, error=error, status=422, pin_error=True, code_value=typed
+            )
         if isinstance(outcome, service.Bound):
             session[SESSION_KEY] = outcome.user_id
             return redirect(url_for(".done"), 303)

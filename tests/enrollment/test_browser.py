@@ -23,10 +23,10 @@ from playwright.sync_api import (
     ViewportSize,
     expect,
 )
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from blink_sms.context import Blink
-from blink_sms.models import User
+from blink_sms.models import Client, User
 from blink_sms.settings import Settings
 from tests.conftest import SMS_URL, World, inbound_params, reply_text, sign, wait_for_jobs
 from tests.support.fake_twilio import FakeTwilio
@@ -208,3 +208,42 @@ def test_two_people_racing_for_one_number_cannot_both_win(
     with services.db.session() as session:
         bound = session.execute(select(func.count(User.id)).where(User.phone == MOBILE))
         assert bound.scalar_one() == 1
+
+
+def test_a_reset_pin_is_chosen_with_the_code_on_a_phone(
+    live: str,
+    phone: BrowserContext,
+    invite: Invite,
+    twilio: FakeTwilio,
+    services: Blink,
+    world: World,
+    shots: Path,
+) -> None:
+    with services.db.session() as session:
+        session.execute(update(Client).values(reset_pin="required"))
+        session.commit()
+    invited = invite("dana")
+    page = phone.new_page()
+    page.goto(invited.link)
+    page.get_by_label("Mobile number").fill("06 12345678")
+    page.get_by_label("Country").select_option("NL")
+    page.get_by_role("button", name="Text me a code").click()
+    page.get_by_label("Code").fill(last_code(twilio, MOBILE))
+    page.get_by_label("Choose a reset PIN").fill("7305")
+    page.get_by_label("Type the PIN again").fill("7350")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("alert")).to_contain_text("The two PINs are not the same.")
+    expect(page.get_by_label("Choose a reset PIN")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Choose a reset PIN")).to_have_value("")  # never echoed back
+    expect(page.get_by_label("Code")).to_have_value(last_code(twilio, MOBILE))  # kept
+    expect(page.get_by_label("Choose a reset PIN")).to_be_focused()
+    shoot(page, shots, "code-with-pin-refused")
+    page.get_by_label("Choose a reset PIN").fill("7305")
+    page.get_by_label("Type the PIN again").fill("7305")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="Your phone is set up")).to_be_visible()
+    expect(page.get_by_text("text RESET and your PIN to:")).to_be_visible()
+    shoot(page, shots, "done-with-pin")
+    with services.db.session() as session:
+        user = session.get_one(User, invited.persona.user.id)
+        assert user.phone == MOBILE and user.pin_hash is not None
