@@ -6,6 +6,7 @@ import uuid
 
 import structlog
 from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import logging as blink_logging
 from .context import EXTENSION, Blink
@@ -53,6 +54,21 @@ def build_services(app: Flask, settings: Settings) -> Blink:
     )
 
 
+def _warn_of_an_unannounced_proxy(app: Flask) -> None:
+    """Requests that came through a proxy while BLINK_PROXY_HOPS is 0: say so, once."""
+    warned = False
+
+    @app.before_request
+    def _check_forwarded() -> None:
+        nonlocal warned
+        if not warned and "X-Forwarded-For" in request.headers:
+            warned = True
+            log.warning(
+                "requests come through a proxy (X-Forwarded-For) but BLINK_PROXY_HOPS is 0: "
+                "every user counts as the proxy's address for per-address limits"
+            )
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the WSGI app. With no settings, read them from the environment."""
     settings = settings or Settings.from_env()
@@ -70,6 +86,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
     )
     app.extensions[EXTENSION] = build_services(app, settings)
+    if settings.proxy_hops:
+        # Behind a TLS proxy every request's TCP peer is the proxy: the per-address limits
+        # (enrollment codes, sign-in) would be one shared bucket, and the audit trail's
+        # addresses all the proxy's. Trust exactly that many X-Forwarded-For hops.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops
+        )
+    else:
+        _warn_of_an_unannounced_proxy(app)
 
     @app.before_request
     def _bind_request_id() -> None:

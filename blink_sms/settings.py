@@ -24,6 +24,7 @@ PREFIX = "BLINK_"
 ENVIRONMENTS = ("development", "production", "test")
 SMS_BACKENDS = ("twilio", "console")
 LOG_FORMATS = ("json", "console")
+MAX_PROXY_HOPS = 5
 
 
 class SettingsError(Exception):
@@ -74,6 +75,9 @@ class Settings:
     enrollment_codes_per_client: int = 100
     enrollment_codes_per_minute: int = 30
     enrollment_breaker_seconds: int = 900
+    # Reverse proxies in front of the web process that each append to X-Forwarded-For
+    # and set X-Forwarded-Proto. 0: none, a request's address is its TCP peer's.
+    proxy_hops: int = 0
     # Seconds between the lockout watch's polls of each client (a client may override).
     lockout_poll_seconds: int = 60
     # Days an inbound MessageSid is remembered (Twilio's retries come within hours).
@@ -215,6 +219,14 @@ class _Reader:
             raise SettingsError(name, f"must be at least {minimum}, not {number}")
         return number
 
+    def proxy_hops(self) -> int:
+        hops = self.integer("PROXY_HOPS", 0)
+        if hops > MAX_PROXY_HOPS:
+            raise SettingsError(
+                "PROXY_HOPS", f"must be at most {MAX_PROXY_HOPS} (the proxies in front), not {hops}"
+            )
+        return hops
+
     def secret_keys(self, name: str) -> tuple[str, ...]:
         """Several keys separated by commas (or lines, in a _FILE); the message names a
         refused key by its position, never by its value."""
@@ -320,6 +332,7 @@ class _Reader:
             enrollment_codes_per_client=self.integer("ENROLLMENT_CODES_PER_CLIENT", 100, minimum=1),
             enrollment_codes_per_minute=self.integer("ENROLLMENT_CODES_PER_MINUTE", 30, minimum=1),
             enrollment_breaker_seconds=self.integer("ENROLLMENT_BREAKER_SECONDS", 900, minimum=60),
+            proxy_hops=self.proxy_hops(),
             lockout_poll_seconds=self.integer("LOCKOUT_POLL_SECONDS", 60, minimum=15),
             message_id_retention_days=self.integer("MESSAGE_ID_RETENTION_DAYS", 14, minimum=2),
             brand_logo_url=self.url("BRAND_LOGO_URL", ("https",), None),
