@@ -255,6 +255,7 @@ def test_diagnose_names_the_rights_a_service_account_lacks(
     samba_dc: SambaDC, delegation: Delegation, person: Callable[..., Person]
 ) -> None:
     alice = person(ou=delegation.elsewhere)
+    person(ou=delegation.partial)  # rights are read on a user of each scope
     findings = diagnose(
         samba_dc.settings(
             bind_user="svc-blink@example.test",
