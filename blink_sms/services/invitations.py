@@ -32,7 +32,7 @@ from ..retries import RetryLater
 from . import audit, pins
 from .branding import brand_of
 from .errors import Conflict
-from .mail import email_sender_for
+from .mail import email_sender_for, send_or_retry
 from .scope import NotFound
 from .user_details import language_of
 
@@ -333,12 +333,7 @@ def deliver_phone_bound_notice(app: Blink, invitation_id: int, *, retries_left: 
             is not None
         )
         message = render_phone_bound(app, user, invitation, changed=changed)
-        try:
-            sender.send(message)
-        except EmailError as err:
-            if not err.permanent and retries_left > 0:
-                raise RetryLater("smtp") from None
-            log.error("phone-bound notice failed", error=err.message)
+        if send_or_retry(sender, message, retries_left=retries_left, what="phone-bound notice"):
             return
         audit.record(
             session,

@@ -11,12 +11,11 @@ from sqlalchemy import select, update
 
 from .. import queue
 from ..context import Blink
-from ..messaging.email import EmailError, OutgoingEmail
+from ..messaging.email import OutgoingEmail
 from ..models import Client, LockoutEvent, LockoutWatch, User
 from ..queue import EMAIL_QUEUE
-from ..retries import RetryLater
 from . import audit
-from .mail import email_sender_for
+from .mail import email_sender_for, send_or_retry
 
 log = structlog.get_logger(__name__)
 
@@ -74,12 +73,7 @@ def deliver_digest(
         if sender is None:
             log.warning("lockout digest not sent: email is off for this client")
             return False
-        try:
-            sender.send(message)
-        except EmailError as err:
-            if not err.permanent and retries_left > 0:
-                raise RetryLater("smtp") from None
-            log.error("lockout digest failed", error=err.message)
+        if send_or_retry(sender, message, retries_left=retries_left, what="lockout digest"):
             return False
         session.execute(
             update(LockoutWatch)

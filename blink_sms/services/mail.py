@@ -23,6 +23,7 @@ from ..context import Blink
 from ..crypto import SecretBox, SecretBoxError
 from ..messaging.email import EMAIL_ADDRESS, EmailError, EmailSender, OutgoingEmail, sender_for
 from ..models import Client
+from ..retries import RetryLater
 from . import audit
 from .branding import brand_of
 from .errors import Conflict, Invalid
@@ -201,6 +202,23 @@ def _sender(app: Blink, client: Client) -> EmailSender | None:
         # server (development): the deployment's sender, the console one included.
         return app.email
     return sender_for(app.settings, url, client.mail_from)
+
+
+def send_or_retry(
+    sender: EmailSender, message: OutgoingEmail, *, retries_left: int, what: str
+) -> str | None:
+    """Send ``message`` from a job: None when sent; the error when it failed for good
+    (logged). A passing failure with retries left raises :class:`RetryLater`, so the
+    job runs again later."""
+    try:
+        sender.send(message)
+    except EmailError as err:
+        if not err.permanent and retries_left > 0:
+            log.warning(f"{what} will be retried", error=err.message)
+            raise RetryLater("smtp") from None
+        log.error(f"{what} failed", error=err.message)
+        return err.message
+    return None
 
 
 def email_sender_for(app: Blink, client: Client) -> EmailSender | None:

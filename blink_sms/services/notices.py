@@ -26,7 +26,7 @@ from .. import queue
 from ..context import Blink
 from ..crypto import mask_phone
 from ..messaging import texts
-from ..messaging.email import EmailError, OutgoingEmail
+from ..messaging.email import OutgoingEmail
 from ..messaging.i18n import translate
 from ..messaging.pages import Branding, email_templates, gettext_for
 from ..messaging.sms import SmsError
@@ -41,10 +41,9 @@ from ..models import (
     utcnow,
 )
 from ..queue import EMAIL_QUEUE
-from ..retries import RetryLater
 from . import audit, throttle
 from .branding import brand_of
-from .mail import email_sender_for
+from .mail import email_sender_for, send_or_retry
 from .outbound import deliver
 from .user_details import language_of
 
@@ -117,16 +116,11 @@ def deliver_reset_notice(app: Blink, request_id: int, *, retries_left: int) -> b
         message = render_reset_notice(app, session, user, client, request)
         client_id, user_id = client.id, user.id
         session.commit()  # no transaction stays open through the SMTP conversation
-        try:
-            sender.send(message)
-        except EmailError as err:
-            if not err.permanent and retries_left > 0:
-                log.warning("reset notice email will be retried", error=err.message)
-                raise RetryLater("smtp") from None
-            log.error("reset notice email failed", error=err.message)
+        error = send_or_retry(sender, message, retries_left=retries_left, what="reset notice email")
+        if error is not None:
             audit.record(
                 session, f"notice.{kind}_failed", actor="system", client_id=client_id,
-                user_id=user_id, request_id=request_id, error=err.message[:200],
+                user_id=user_id, request_id=request_id, error=error[:200],
             )  # fmt: skip
             session.commit()
             return False

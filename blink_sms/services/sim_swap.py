@@ -36,15 +36,14 @@ from sqlalchemy import select
 from .. import queue
 from ..context import Blink
 from ..crypto import mask_phone
-from ..messaging.email import EmailError, OutgoingEmail
+from ..messaging.email import OutgoingEmail
 from ..messaging.lookup import LookupFailed, LookupResult, TwilioLookup
 from ..messaging.sms import SmsError
 from ..models import Client, ResetRequest, User, utcnow
 from ..queue import EMAIL_QUEUE
-from ..retries import RetryLater
 from . import audit
 from .leases import Work
-from .mail import email_sender_for
+from .mail import email_sender_for, send_or_retry
 
 log = structlog.get_logger(__name__)
 
@@ -228,12 +227,7 @@ def deliver_alert(app: Blink, request_id: int, *, retries_left: int) -> bool:
     if sender is None:
         log.error("SIM swap alert not sent: email is off for this client")
         return False
-    try:
-        sender.send(message)
-    except EmailError as err:
-        if not err.permanent and retries_left > 0:
-            raise RetryLater("smtp") from None
-        log.error("SIM swap alert failed", error=err.message)
+    if send_or_retry(sender, message, retries_left=retries_left, what="SIM swap alert"):
         return False
     with app.db.session() as session:
         audit.record(session, "reset.sim_swap_alert_sent", actor="system",
