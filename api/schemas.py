@@ -191,6 +191,11 @@ class UserOut(BaseModel):
     language: str | None
     created_at: datetime
     invitation: Invitation | None = Field(description="The latest activation email.")
+    reset_pin: Literal["set", "blocked"] | None = Field(
+        None,
+        description="The user's reset PIN, chosen at enrollment: set; blocked after 5 wrong "
+        "PINs in 24 hours (Reset User clears it); or null when none is set.",
+    )
 
 
 class UserPage(BaseModel):

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from blink_sms.context import Blink, blink
 from blink_sms.crypto import mask_phone
 from blink_sms.models import Invitation as InvitationRow
-from blink_sms.models import RequestKind, User
-from blink_sms.services import imports, invitations, privacy, scope
+from blink_sms.models import RequestKind, User, utcnow
+from blink_sms.services import imports, invitations, pins, privacy, scope
 from blink_sms.services import users as service
 from blink_sms.services.user_details import describe_status
 
@@ -67,6 +67,7 @@ def user_out(user: User, invitation: InvitationRow | None) -> UserOut:
         language=user.language,
         created_at=user.created_at,
         invitation=invitation_out(invitation),
+        reset_pin=pins.status(user, utcnow()),
     )
 
 

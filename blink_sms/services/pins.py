@@ -29,6 +29,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -178,11 +179,18 @@ def check(
     return PinCheck.BLOCKED if blocked else PinCheck.WRONG
 
 
+def status(user: User, now: datetime) -> Literal["set", "blocked"] | None:
+    """``"blocked"`` (too many wrong PINs, for now), ``"set"``, or None (no PIN)."""
+    if user.pin_blocked_until is not None and user.pin_blocked_until > now:
+        return "blocked"
+    return "set" if user.pin_hash else None
+
+
 def describe(user: User, policy: str, now: datetime) -> str | None:
     """The user's PIN as an admin's page says it; None where PINs play no part."""
     if policy not in ("optional", "required") and not user.pin_hash:
         return None
-    if user.pin_blocked_until is not None and user.pin_blocked_until > now:
+    if status(user, now) == "blocked" and user.pin_blocked_until is not None:
         until = user.pin_blocked_until.strftime("%Y-%m-%d %H:%M")
         wrong = user.pin_failures
         return f"blocked until {until} UTC after {wrong} wrong PINs (Reset User clears it)"

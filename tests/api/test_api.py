@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from openapi_spec_validator import validate
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from blink_sms.actors import COMMAND_LINE
 from blink_sms.app import create_app
 from blink_sms.context import Blink
-from blink_sms.models import AuditEvent, IdempotencyKey, ResetRequest, UserStatus
-from blink_sms.services import api_keys
+from blink_sms.models import AuditEvent, IdempotencyKey, ResetRequest, User, UserStatus, utcnow
+from blink_sms.services import api_keys, pins
 from blink_sms.settings import Settings
 from tests.conftest import Persona, World, wait_for_jobs
 from tests.support.fake_twilio import FakeTwilio
@@ -238,3 +239,22 @@ def test_calls_act_as_the_key_and_are_audited_with_where_they_came_from(
         ).scalar_one()
     assert event.actor.startswith("api_key:") and event.actor.endswith(":Autotask")
     assert event.detail["source"] == "127.0.0.1" and event.user_id == alice.user.id
+
+
+def test_a_user_says_whether_their_reset_pin_is_set_or_blocked(
+    world: World, services: Blink, alice: Persona, api_key: MakeKey
+) -> None:
+    psa = api_key(client=world.client, name="Autotask", writes=False)
+    path = f"/api/v1/clients/contoso/users/{alice.user.id}"
+    assert psa.get(path).json["reset_pin"] is None
+    with services.db.session() as session:
+        user = session.get_one(User, alice.user.id)
+        pins.set_at_enrollment(session, user, "7305", actor="test")
+        session.commit()
+    assert psa.get(path).json["reset_pin"] == "set"
+    with services.db.session() as session:
+        session.execute(update(User).values(pin_blocked_until=utcnow() + timedelta(hours=1)))
+        session.commit()
+    assert psa.get(path).json["reset_pin"] == "blocked"
+    listed = psa.get("/api/v1/clients/contoso/users").json["items"]
+    assert {item["id"]: item["reset_pin"] for item in listed}[alice.user.id] == "blocked"
