@@ -93,6 +93,7 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "client.enabled": "client enabled",
         "client.removed": "client removed",
         "client.secrets_reencrypted": "client secrets re-encrypted",
+        "webhook.secrets_reencrypted": "webhook signing secret re-encrypted (new secret key)",
         "client.mail_changed": "client mail server changed",
         "client.mail_tested": "client test email sent",
     },
@@ -122,6 +123,7 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "admin.passkey_registered": "admin passkey added",
         "admin.passkey_removed": "admin passkey removed",
         "admin.second_factors_reset": "admin second factors reset",
+        "admin.secrets_reencrypted": "admin's authenticator secret re-encrypted (new secret key)",
     },
 }
 ACTIONS: dict[str, str] = {
