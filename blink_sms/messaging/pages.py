@@ -92,9 +92,7 @@ class Branding:
     support_contact: str
 
     @classmethod
-    def of(
-        cls, client: Client, defaults: Settings | None = None, msp: MspBrand | None = None
-    ) -> Branding:
+    def of(cls, client: Client, defaults: Settings, msp: MspBrand | None = None) -> Branding:
         """The client's branding; each part it leaves empty comes from the MSP.
 
         In order: the client's own value, the MSP's branding saved in the console
@@ -102,10 +100,6 @@ class Branding:
         settings (``defaults``), the product's own. The name is the client's own
         display name or its name: users know their organisation, not their MSP.
         """
-        if defaults is None:
-            from ..context import blink
-
-            defaults = blink().settings
         msp = msp or NO_MSP_BRAND
         return cls(
             name=client.brand_name or client.name,
