@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,6 +41,20 @@ AUTH_TOKEN = "f" * 8 + secrets.token_hex(12)
 PUBLIC_URL = "https://sms.example.com"
 GATEWAY = "+15005550006"
 SMS_URL = "/webhooks/twilio/sms"
+
+
+# --- signals ----------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _keep_signal_handlers() -> Iterator[None]:
+    """RQ's SimpleWorker, run in the test process, leaves its SIGINT/SIGTERM handlers
+    behind: a later Ctrl-C (or scripts/test interrupting a run) would then fail one test
+    with StopRequested instead of stopping the run. Put the previous handlers back."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
 
 
 # --- real services -----------------------------------------------------------------------
