@@ -75,6 +75,9 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     connection.close()
 
 
+pytest_plugins = ["tests.support.no_skips"]
+
+
 def _use_postgres() -> bool:
     return os.environ.get("BLINK_TEST_DATABASE", "sqlite") == "postgresql"
 
