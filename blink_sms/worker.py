@@ -31,6 +31,7 @@ import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, SimpleWorker, worker_registration
+from rq.exceptions import StopRequested
 from sqlalchemy import select
 
 from . import liveness
@@ -132,6 +133,12 @@ class ClientWorker(SimpleWorker):
             # Burst mode, or a caller that set its own idle limit: RQ's behaviour.
             return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
         while True:
+            if self.stop_asked:
+                # RQ stops an idle worker by raising StopRequested from the signal handler,
+                # wherever the main thread is. Raised inside a log call (RQ logs a lot while
+                # it starts), the logging module swallows it and the stop is lost: the
+                # flag is not, so it is honoured before every wait.
+                raise StopRequested
             if time.monotonic() - self.refreshed_at >= self.refresh_every:
                 self.refresh_queues()  # at most once a period, however many jobs run
             # RQ gives up waiting after ``max_idle_time`` idle seconds and returns None;
