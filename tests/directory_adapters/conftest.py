@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from directory_adapters.active_directory import ActiveDirectory
+from tests.support.fake_graph import Clock
 
 from .contract import OLD_PASSWORD, unique
 from .samba import Delegation, Person, SambaDC, shared_dc, stop_shared_dc
@@ -83,3 +84,18 @@ def delegation(samba_dc: SambaDC) -> Delegation:
 @pytest.fixture
 def delegated(connect: Callable[..., ActiveDirectory], delegation: Delegation) -> ActiveDirectory:
     return connect(bind_user="svc-blink@example.test", bind_password=delegation.password)
+
+
+# --- Entra ID (the fake tenant at the HTTP boundary) ----------------------------------
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The time of the fake tenant and of the adapter under test."""
+    return Clock()
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The adapter's back-off sleeps, recorded instead of slept."""
+    return []

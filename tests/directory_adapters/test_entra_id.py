@@ -39,40 +39,17 @@ from directory_adapters.entra_id import (
     SyncedFromActiveDirectory,
     diagnose,
 )
-from tests.support.fake_graph import FULL_PERMISSIONS, EntraProbe, FakeEntra
+from tests.support.fake_graph import FULL_PERMISSIONS, Clock, EntraProbe, FakeEntra
 
 from .contract import NEW_PASSWORD, OLD_PASSWORD, DirectoryContract, DirectoryProbe
 
 STRONG = "Strong-Passw0rd-1"
 
 
-class Clock:
-    """A clock shared by the fake tenant and the adapter; tests move it by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @pytest.fixture
 def tenant(clock: Clock) -> Iterator[FakeEntra]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield FakeEntra(clock=clock).install(rsps)
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 def make_adapter(

@@ -14,40 +14,17 @@ import responses
 
 from directory_adapters import DirectoryUnavailable, Lockout
 from directory_adapters.entra_id import EntraIdDirectory
-from tests.support.fake_graph import FakeEntra, FakeUser
+from tests.support.fake_graph import Clock, FakeEntra, FakeUser
 
 PASSWORD = "Old!Passw0rd-1"
 MALICIOUS = "Sign-in was blocked because it came from an IP address with malicious activity"
 SIGN_INS = "/auditLogs/signIns"
 
 
-class Clock:
-    """A clock shared by the fake tenant and the adapter; tests move it by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @pytest.fixture
 def tenant(clock: Clock) -> Iterator[FakeEntra]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield FakeEntra(clock=clock, page_size=2).install(rsps)
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ only with ``ConsistencyLevel: eventual``, as Graph ignores ``$count`` without it
 
 from __future__ import annotations
 
+from .clock import Clock
 from .model import (
     AUTHORITY,
     FULL_PERMISSIONS,
@@ -70,6 +71,7 @@ __all__ = [
     "ROLE_TEMPLATES",
     "SET_PASSWORDS",
     "SIGN_IN_FAILURES",
+    "Clock",
     "EntraProbe",
     "Failure",
     "FakeDomain",
