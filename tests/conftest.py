@@ -31,6 +31,7 @@ from blink_sms.services.clients import create_client
 from blink_sms.settings import Settings
 from directory_adapters.sandbox import SandboxDirectory
 
+from .directory_adapters.samba import SambaDC, shared_dc, stop_shared_dc
 from .enrollment.smtp import SmtpServer
 from .support.fake_twilio import FakeTwilio
 from .support.sandbox_probe import SandboxProbe
@@ -58,6 +59,18 @@ def _keep_signal_handlers() -> Iterator[None]:
 
 
 # --- real services -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def samba_dc() -> Iterator[SambaDC]:
+    """The session's Samba AD domain controller, started on first use (a failure, never
+    a skip, when it cannot start)."""
+    try:
+        dc = shared_dc()
+    except RuntimeError as err:
+        pytest.fail(f"the Samba AD domain controller did not start: {err}", pytrace=False)
+    yield dc
+    stop_shared_dc()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ through the worker, and a DC outage that the retried job survives.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,21 +24,11 @@ from blink_sms.services import reset_job
 from blink_sms.services.clients import create_client
 from blink_sms.settings import Settings
 from tests.conftest import GATEWAY, reply_text
-from tests.directory_adapters.samba import SambaDC, data_code, shared_dc, stop_shared_dc
+from tests.directory_adapters.samba import SambaDC, data_code
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.worker import Send, password_in, run_worker
 
 SLUG = "northwind"
-
-
-@pytest.fixture(scope="session")
-def samba_dc() -> Iterator[SambaDC]:
-    try:
-        dc = shared_dc()
-    except RuntimeError as err:
-        pytest.fail(f"the Samba AD domain controller did not start: {err}", pytrace=False)
-    yield dc
-    stop_shared_dc()
 
 
 @pytest.fixture(scope="session")

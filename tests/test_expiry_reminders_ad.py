@@ -9,7 +9,6 @@ search, so the expiries asserted here are the DC's, computed from ``pwdLastSet``
 from __future__ import annotations
 
 import secrets
-import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -24,7 +23,7 @@ from blink_sms.services.expiry_reminders import DailyReminders
 from directory_adapters.active_directory import ActiveDirectory
 from directory_adapters.active_directory.values import filetime
 from tests.conftest import GATEWAY, wait_for_jobs
-from tests.directory_adapters.samba import SambaDC, shared_dc, stop_shared_dc
+from tests.directory_adapters.samba import SambaDC
 from tests.support.fake_twilio import FakeTwilio
 
 PASSWORD = "Own!Passw0rd-1"
@@ -32,29 +31,11 @@ DONT_EXPIRE_PASSWORD = 0x10000
 NORMAL_ACCOUNT = 0x200
 
 
-@pytest.fixture(scope="session")
-def samba_dc() -> Iterator[SambaDC]:
-    try:
-        dc = shared_dc()
-    except RuntimeError as err:
-        pytest.fail(f"the Samba AD domain controller did not start: {err}", pytrace=False)
-    yield dc
-    stop_shared_dc()
-
-
-def samba_tool(dc: SambaDC, *args: str) -> None:
-    subprocess.run(
-        ["samba-tool", "domain", "passwordsettings", *args,
-         "-H", f"{dc.folder}/private/sam.ldb", "-s", f"{dc.folder}/etc/smb.conf"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-
-
 @pytest.fixture
 def max_age_5_days(samba_dc: SambaDC) -> Iterator[None]:
     """The domain's passwords last 5 days while the test runs; then as before."""
     before = samba_dc.read(samba_dc.base_dn, "maxPwdAge")["maxPwdAge"][0]
-    samba_tool(samba_dc, "set", "--max-pwd-age=5")
+    samba_dc.tool("domain", "passwordsettings", "set", "--max-pwd-age=5")
     try:
         yield
     finally:
@@ -102,13 +83,13 @@ def test_a_fine_grained_policy_shortens_one_users_expiry(
     samba_dc.add_user("exp-bea", ou, PASSWORD)
     short = samba_dc.add_user("exp-pso", ou, PASSWORD)
     pso = f"blink-expiry-{secrets.token_hex(3)}"
-    samba_tool(samba_dc, "pso", "create", pso, "1", "--max-pwd-age=2")
+    samba_dc.tool("domain", "passwordsettings", "pso", "create", pso, "1", "--max-pwd-age=2")
     try:
-        samba_tool(samba_dc, "pso", "apply", pso, "exp-pso")
+        samba_dc.tool("domain", "passwordsettings", "pso", "apply", pso, "exp-pso")
         soon = directory.password_expiries(utcnow() + timedelta(days=3))
         both = directory.password_expiries(utcnow() + timedelta(days=6))
     finally:
-        samba_tool(samba_dc, "pso", "delete", pso)
+        samba_dc.tool("domain", "passwordsettings", "pso", "delete", pso)
 
     assert [e.user.username for e in soon] == ["exp-pso"]
     assert soon[0].expires_at == filetime(pwd_last_set(samba_dc, short)) + timedelta(days=2)

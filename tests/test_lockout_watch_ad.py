@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from blink_sms.services import lockout_watch
 from blink_sms.services.clients import create_client
 from directory_adapters.active_directory import ActiveDirectory
 from tests.conftest import GATEWAY, reply_text, wait_for_jobs
-from tests.directory_adapters.samba import SambaDC, shared_dc, stop_shared_dc
+from tests.directory_adapters.samba import SambaDC
 from tests.support.fake_twilio import FakeTwilio
 
 THRESHOLD = 2
@@ -41,28 +40,9 @@ POLICY = {
 }
 
 
-@pytest.fixture(scope="session")
-def samba_dc() -> Iterator[SambaDC]:
-    try:
-        dc = shared_dc()
-    except RuntimeError as err:
-        pytest.fail(f"the Samba AD domain controller did not start: {err}", pytrace=False)
-    yield dc
-    stop_shared_dc()
-
-
-def samba_tool(dc: SambaDC, *args: str) -> str:
-    result = subprocess.run(
-        ["samba-tool", *args, "-H", f"{dc.folder}/private/sam.ldb",
-         "-s", f"{dc.folder}/etc/smb.conf"],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    return result.stdout
-
-
 def policy(dc: SambaDC) -> dict[str, str]:
     """The domain's lockout policy as samba-tool shows it: option -> value."""
-    shown = samba_tool(dc, "domain", "passwordsettings", "show")
+    shown = dc.tool("domain", "passwordsettings", "show")
     found = {
         option: re.search(rf"{re.escape(label)}: (\d+)", shown) for option, label in POLICY.items()
     }
@@ -70,7 +50,7 @@ def policy(dc: SambaDC) -> dict[str, str]:
 
 
 def set_policy(dc: SambaDC, values: dict[str, str]) -> None:
-    samba_tool(dc, "domain", "passwordsettings", "set", *(f"{k}={v}" for k, v in values.items()))
+    dc.tool("domain", "passwordsettings", "set", *(f"{k}={v}" for k, v in values.items()))
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ from blink_sms.models import Admin, Client, User, UserStatus
 from blink_sms.settings import Settings
 from directory_adapters.sandbox import SandboxDirectory
 from tests.conftest import GATEWAY, wait_for_jobs
-from tests.directory_adapters.samba import SambaDC, shared_dc, stop_shared_dc
+from tests.directory_adapters.samba import SambaDC
 from tests.enrollment.smtp import SmtpServer
 from tests.enrollment.test_browser import PHONE, shoot
 from tests.support.fake_twilio import FakeTwilio
@@ -69,16 +69,6 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 def browser() -> Iterator[Browser]:
     with launched_chromium() as launched:
         yield launched
-
-
-@pytest.fixture(scope="session")
-def samba_dc() -> Iterator[SambaDC]:
-    try:
-        dc = shared_dc()
-    except RuntimeError as err:
-        pytest.fail(f"the Samba AD domain controller did not start: {err}", pytrace=False)
-    yield dc
-    stop_shared_dc()
 
 
 @pytest.fixture

@@ -16,17 +16,7 @@ from directory_adapters.active_directory import ActiveDirectory
 from tests.support.fake_graph import Clock
 
 from .contract import OLD_PASSWORD, unique
-from .samba import Delegation, Person, SambaDC, shared_dc, stop_shared_dc
-
-
-@pytest.fixture(scope="session")
-def samba_dc() -> Iterator[SambaDC]:
-    try:
-        dc = shared_dc()
-    except RuntimeError as err:
-        pytest.fail(f"the Samba AD domain controller did not start: {err}", pytrace=False)
-    yield dc
-    stop_shared_dc()
+from .samba import Delegation, Person, SambaDC
 
 
 @pytest.fixture(scope="session")

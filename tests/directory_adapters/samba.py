@@ -266,16 +266,16 @@ class SambaDC:
         sddl = "".join(
             f"(OA;CIIO;{aces[name][0]};{aces[name][1]};{USER_CLASS};{sid})" for name in rights
         )
-        subprocess.run(
-            [
-                "samba-tool", "dsacl", "set",
-                "-H", f"{self.folder}/private/sam.ldb", "-s", f"{self.folder}/etc/smb.conf",
-                f"--objectdn={ou}", f"--sddl={sddl}",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
+        self.tool("dsacl", "set", f"--objectdn={ou}", f"--sddl={sddl}")
+
+    def tool(self, *args: str) -> str:
+        """Run ``samba-tool`` on this DC's database and configuration; its output."""
+        result = subprocess.run(
+            ["samba-tool", *args, "-H", f"{self.folder}/private/sam.ldb",
+             "-s", f"{self.folder}/etc/smb.conf"],
+            capture_output=True, text=True, timeout=60, check=True,
         )  # fmt: skip
+        return result.stdout
 
 
 @dataclass
