@@ -49,30 +49,13 @@ from ldap3 import NONE, SUBTREE, Connection, Server
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the repository's packages, whatever the install
 
+from benchmarks.ldap_set_password import start_dc, stop_dc  # noqa: E402 - the same DC
 from directory_adapters.active_directory import VerifiedTls, encode_password  # noqa: E402
 
-SCRIPT = ROOT / "scripts" / "samba-dc"
 UF_NORMAL_ACCOUNT = 0x200
 THRESHOLD = 3
 TARGET_SECONDS = 1.0
 PASSWORD = "Bench!Passw0rd-1"  # noqa: S105 - the throwaway users' password
-
-
-def start_dc(folder: Path) -> dict[str, str]:
-    result = subprocess.run(
-        ["bash", str(SCRIPT), "start", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"scripts/samba-dc start failed: {result.stderr[-2000:]}")
-    return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-
-
-def stop_dc(folder: Path) -> None:
-    subprocess.run(["bash", str(SCRIPT), "stop", str(folder)], check=False, timeout=120)
 
 
 def set_lockout_policy(folder: Path) -> None:
